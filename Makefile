@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+export SKIPPY_HOME ?= $(CURDIR)/.skippy
+
+.PHONY: run test env lint typecheck pytest bench clean
+
+$(UV):
+	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+
+env: $(UV)
+	$(UV) sync --frozen --quiet
+
+## Initialise the embedded stores, load the synthetic market, retrain both agents, serve the MLflow UI.
+run: env
+	$(UV) run --frozen skippy up
+
+## ruff + mypy + the whole test suite (SQLite and the machine's PostgreSQL).
+test: env lint typecheck pytest
+
+lint:
+	$(UV) run --frozen ruff check mlops tracking tests bench
+
+typecheck:
+	$(UV) run --frozen mypy
+
+pytest:
+	$(UV) run --frozen pytest -n 2 --dist loadgroup
+
+bench: env
+	$(UV) run --frozen python bench/retrain.py
+
+clean:
+	rm -rf .skippy .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,148 @@
+"""`skippy ai ...`: retrain, inspect, promote and roll back the agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from mlops.cli.common import JSON_OPTION, current_user, ready_settings
+from mlops.cli.output import console, emit, fmt, styled, table, user_errors
+
+app = typer.Typer(help="The ML agents: retrain, models, runs, promote, rollback.", no_args_is_help=True)
+
+AGENT_HELP = "market_insight or risk_assessor"
+EXIT_REJECTED, EXIT_FAILED = 4, 1
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    from mlops.errors import InvalidRequestError
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidRequestError(f"--param expects NAME=VALUE, got {pair!r}")
+        try:
+            params[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            raise InvalidRequestError(f"--param {key}: {value!r} is not a number") from None
+    return params
+
+
+@app.command("retrain")
+def retrain(
+    agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
+    symbol: str = typer.Option(None, "--symbol", "-s", help="Train on this symbol's bars (default SKIPPY_SYMBOL)"),
+    param: list[str] = typer.Option([], "--param", "-p", help="Hyperparameter override NAME=VALUE (repeatable)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Retrain an agent now: quality gate, train, validate against the champion, deploy if better.
+    Exit code 0 when the candidate was deployed, 4 when it was rejected, 1 when the run failed."""
+    from mlops.pipeline.retrain import retrain as run_retrain
+
+    with user_errors():
+        settings = ready_settings()
+        with console.status(f"retraining {agent} ..."):
+            result = run_retrain(settings, agent=agent, trigger="manual", requested_by=current_user(),
+                                 symbol=symbol, hyperparameters=_parse_params(param))
+
+    def render() -> None:
+        console.print(f"run {result.model_run_id}: {styled(result.status)}  deployment: "
+                      f"{styled(result.deployment_status)}  version: {fmt(result.model_version)}")
+        if result.metrics:
+            table("held-out test metrics", ["metric", "value"], [[k, v] for k, v in result.metrics.items()])
+        console.print(result.reason, highlight=False)
+        if result.mlflow_run_id:
+            console.print(f"MLflow run: {result.mlflow_run_id}")
+
+    emit(as_json, result, render)
+    if result.status == "failed":
+        raise typer.Exit(EXIT_FAILED)
+    if result.status == "rejected":
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command("models")
+def models(agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
+           limit: int = typer.Option(5, help="Recent versions per agent"), as_json: bool = JSON_OPTION) -> None:
+    """Deployed (champion/challenger) and recent model versions per agent, with held-out metrics."""
+    from mlops.pipeline.queries import list_models
+
+    with user_errors():
+        settings = ready_settings()
+        rows = list_models(settings, agent, limit)
+
+    def render() -> None:
+        for m in rows:
+            table(f"{m.agent_type}: champion v{fmt(m.champion)}, challenger v{fmt(m.challenger)}",
+                  ["version", "aliases", "validation", "created", "test accuracy", "test sharpe", "buy&hold sharpe"],
+                  [[str(v.version), ", ".join(v.aliases) or "-", styled(v.validation), v.created_at,
+                    v.metrics.get("test_accuracy"), v.metrics.get("test_sharpe_ratio"),
+                    v.metrics.get("test_buy_hold_sharpe_ratio")] for v in m.versions])
+
+    emit(as_json, rows, render)
+
+
+@app.command("runs")
+def runs(
+    agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
+    status: str = typer.Option(None, help="succeeded, rejected, failed, running"),
+    limit: int = typer.Option(20, min=1, max=1000),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Recent model runs (retrains) with their outcome."""
+    from mlops.pipeline.queries import list_runs
+
+    with user_errors():
+        settings = ready_settings()
+        rows = list_runs(settings, agent=agent, status=status, limit=limit)
+    emit(as_json, rows, lambda: table(
+        "Model runs", ["id", "agent", "status", "deployment", "version", "trigger", "by", "created", "sharpe", "reason"],
+        [[str(r.id), r.agent_type, styled(r.status), styled(r.deployment_status), fmt(r.model_version), r.trigger,
+          r.requested_by, r.created_at, r.metrics.get("test_sharpe_ratio"), (r.error or "")[:80]] for r in rows]))
+
+
+@app.command("promote")
+def promote(agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
+            version: int = typer.Option(..., "--version", "-v", help="Model version to make champion"),
+            reason: str = typer.Option("manual promotion", help="Why (kept in the deployment history)"),
+            as_json: bool = JSON_OPTION) -> None:
+    """Make a model version the champion."""
+    from mlops.pipeline.deployments import promote as do_promote
+
+    with user_errors():
+        settings = ready_settings()
+        record = do_promote(settings, agent=agent, version=version, actor=current_user(), reason=reason)
+    emit(as_json, record, lambda: console.print(
+        f"{agent}: champion v{fmt(record.from_version)} → [green]v{record.to_version}[/green]"))
+
+
+@app.command("rollback")
+def rollback(agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
+             to_version: int = typer.Option(None, "--to-version", help="Default: the previous champion"),
+             reason: str = typer.Option("", help="Why (kept in the deployment history)"),
+             as_json: bool = JSON_OPTION) -> None:
+    """Move the champion back to the previous champion (or a named version) in one step."""
+    from mlops.pipeline.deployments import rollback as do_rollback
+
+    with user_errors():
+        settings = ready_settings()
+        record = do_rollback(settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason)
+    emit(as_json, record, lambda: console.print(
+        f"{agent}: champion v{fmt(record.from_version)} → [yellow]v{record.to_version}[/yellow] (rollback)"))
+
+
+@app.command("deployments")
+def deployments(agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
+                limit: int = typer.Option(20, min=1, max=1000), as_json: bool = JSON_OPTION) -> None:
+    """Alias change history: who moved which alias, from which version to which, and why."""
+    from mlops.pipeline.deployments import list_deployments
+
+    with user_errors():
+        settings = ready_settings()
+        rows = list_deployments(settings, agent, limit)
+    emit(as_json, rows, lambda: table(
+        "Deployments", ["id", "agent", "alias", "action", "from", "to", "by", "when", "reason"],
+        [[str(r.id), r.agent_type, r.alias, styled(r.action), fmt(r.from_version), str(r.to_version), r.actor,
+          r.created_at, r.reason[:70]] for r in rows]))

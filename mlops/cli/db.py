@@ -1,0 +1,37 @@
+"""`skippy db ...`: app database migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from mlops.cli.common import JSON_OPTION
+from mlops.cli.output import console, emit, user_errors
+
+app = typer.Typer(help="App database: migrations and status.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(revision: str = typer.Option("head", help="Alembic revision to migrate to"), as_json: bool = JSON_OPTION) -> None:
+    """Apply the app database's Alembic migrations (creates the database if needed)."""
+    from mlops.db import upgrade_database
+    from mlops.settings import get_settings
+
+    with user_errors():
+        settings = get_settings()
+        settings.skippy_home.mkdir(parents=True, exist_ok=True)
+        rev = upgrade_database(settings.app_db_url, revision)
+    emit(as_json, {"database": settings.app_db_url, "revision": rev},
+         lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({settings.app_db_url})"))
+
+
+@app.command("status")
+def status(as_json: bool = JSON_OPTION) -> None:
+    """Show where the stores are and the app database's revision."""
+    from mlops.db.session import current_revision
+    from mlops.settings import get_settings
+
+    with user_errors():
+        s = get_settings()
+        info = {"skippy_home": str(s.skippy_home), "database": s.app_db_url, "revision": current_revision(s.app_db_url),
+                "mlflow_tracking_uri": s.tracking_uri, "optuna_storage": s.optuna_storage}
+    emit(as_json, info, lambda: [console.print(f"{k:>20}: {v}") for k, v in info.items()])

@@ -1,0 +1,91 @@
+"""Rendering for the CLI: rich tables for people, `--json` for scripts, one error format."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+STATUS_STYLE = {"succeeded": "green", "promoted": "green", "champion": "green", "passed": "green",
+                "challenger": "cyan", "running": "yellow", "queued": "yellow", "rejected": "magenta",
+                "failed": "red"}
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return to_jsonable(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+def styled(status: str | None) -> str:
+    if not status:
+        return "-"
+    style = STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*(v if isinstance(v, str) else fmt(v) for v in r))
+    console.print(t)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the project's errors into one red line and a non-zero exit code (no traceback)."""
+    from mlops.errors import ConflictError, SkippyError
+
+    try:
+        yield
+    except ConflictError as exc:
+        fail(str(exc), code=3)
+    except SkippyError as exc:
+        fail(str(exc), code=2)
+
+
+def emit(as_json: bool, value: Any, render: Callable[[], None]) -> None:
+    if as_json:
+        print_json(value)
+    else:
+        render()

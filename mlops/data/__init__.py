@@ -1,0 +1,1 @@
+"""Market data: import and validation, the synthetic market, features, labels and splits."""

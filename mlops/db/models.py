@@ -1,0 +1,227 @@
+"""App database tables. MLflow owns params/metrics/artifacts/versions; these rows mirror what the
+API lists and hold what MLflow has no place for (job lifecycle, deployments, quality, drift)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class MarketBar(Base):
+    __tablename__ = "market_bars"
+    __table_args__ = (UniqueConstraint("symbol", "ts", name="uq_market_bars_symbol_ts"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[datetime]
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(64), default="import")
+
+
+class ModelRun(Base):
+    __tablename__ = "model_runs"
+    __table_args__ = (
+        Index("ix_model_runs_agent_created", "agent_type", "created_at"),
+        Index("ix_model_runs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    requested_by: Mapped[str] = mapped_column(String(128), default="cli")
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[int | None]
+    deployment_status: Mapped[str | None] = mapped_column(String(16))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None]
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class AgentLock(Base):
+    """At most one retrain per agent: the primary key is the lock."""
+
+    __tablename__ = "agent_locks"
+
+    agent_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id"))
+    pid: Mapped[int]
+    hostname: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelDeployment(Base):
+    __tablename__ = "model_deployments"
+    __table_args__ = (Index("ix_model_deployments_agent_created", "agent_type", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # promote | rollback | challenger | staged
+    from_version: Mapped[int | None]
+    to_version: Mapped[int]
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeatureImportance(Base):
+    __tablename__ = "feature_importance"
+    __table_args__ = (Index("ix_feature_importance_agent_version", "agent_type", "model_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int]
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id"))
+    feature: Mapped[str] = mapped_column(String(64))
+    importance: Mapped[float]
+    importance_std: Mapped[float]
+    rank: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelPerformanceHistory(Base):
+    __tablename__ = "model_performance_history"
+    __table_args__ = (Index("ix_perf_history_agent_recorded", "agent_type", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int]
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id"))
+    window: Mapped[str] = mapped_column(String(16))  # validation | test | live | paper
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    n_samples: Mapped[int]
+    accuracy: Mapped[float | None]
+    precision: Mapped[float | None]
+    recall: Mapped[float | None]
+    f1: Mapped[float | None]
+    log_loss: Mapped[float | None]
+    sharpe_ratio: Mapped[float | None]
+    max_drawdown: Mapped[float | None]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingDataQuality(Base):
+    __tablename__ = "training_data_quality"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id"), index=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    n_bars: Mapped[int]
+    n_train: Mapped[int]
+    n_validation: Mapped[int]
+    n_test: Mapped[int]
+    n_non_finite: Mapped[int]
+    n_duplicate_ts: Mapped[int]
+    positive_share: Mapped[float | None]
+    passed: Mapped[bool] = mapped_column(Boolean)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    checks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HyperparameterSweep(Base):
+    __tablename__ = "hyperparameter_sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    agent_type: Mapped[str] = mapped_column(String(32))
+    parameter_grid: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    study_name: Mapped[str | None] = mapped_column(String(128))
+    parent_run_id: Mapped[str | None] = mapped_column(String(64))
+    objective_metric: Mapped[str] = mapped_column(String(64), default="sharpe_ratio")
+    direction: Mapped[str] = mapped_column(String(8), default="maximize")
+    n_trials: Mapped[int] = mapped_column(default=0)
+    n_complete: Mapped[int] = mapped_column(default=0)
+    n_failed: Mapped[int] = mapped_column(default=0)
+    best_trial_number: Mapped[int | None]
+    best_value: Mapped[float | None]
+    best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(128), default="cli")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class SweepResult(Base):
+    __tablename__ = "sweep_results"
+    __table_args__ = (UniqueConstraint("sweep_id", "trial_number", name="uq_sweep_results_trial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("hyperparameter_sweeps.id"), index=True)
+    trial_number: Mapped[int]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    objective_value: Mapped[float | None]
+    status: Mapped[str] = mapped_column(String(16))
+    child_run_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DriftMetric(Base):
+    __tablename__ = "drift_metrics"
+    __table_args__ = (
+        Index("ix_drift_metrics_agent_time", "agent_type", "computed_at"),
+        Index("ix_drift_metrics_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int | None]
+    drift_type: Mapped[str] = mapped_column(String(16))  # feature | prediction | performance
+    feature: Mapped[str | None] = mapped_column(String(64))
+    statistic: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None]
+    warning_threshold: Mapped[float]
+    critical_threshold: Mapped[float]
+    status: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reference_start: Mapped[datetime | None]
+    reference_end: Mapped[datetime | None]
+    current_start: Mapped[datetime | None]
+    current_end: Mapped[datetime | None]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,40 @@
+"""The project's error hierarchy. Interfaces (CLI, API) map these to exit codes / HTTP statuses."""
+
+
+class SkippyError(Exception):
+    """Base class: the message is meant for the user and names the problem."""
+
+
+class NotFoundError(SkippyError):
+    """A named thing (agent, model version, run, symbol) does not exist."""
+
+
+class UnknownAgentError(NotFoundError):
+    def __init__(self, agent: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown agent {agent!r}; known agents: {', '.join(known)}")
+
+
+class DataValidationError(SkippyError):
+    """Input market data is malformed; `problems` lists each one (row-named where possible)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:20]
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(shown) + more)
+
+
+class DataQualityError(SkippyError):
+    """The training data failed the quality gate: the retrain is rejected."""
+
+
+class TrainingDivergedError(SkippyError):
+    """The loss became non-finite or exploded: usually a learning rate that is too high."""
+
+
+class ConflictError(SkippyError):
+    """The operation clashes with the current state (e.g. a retrain of that agent is already running)."""
+
+
+class InvalidRequestError(SkippyError):
+    """A parameter is out of range or inconsistent."""

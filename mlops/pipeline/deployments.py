@@ -1,0 +1,131 @@
+"""Alias moves (promote, rollback, challenger) and their history in `model_deployments`.
+
+Every alias change goes through `move_alias`, which writes the history row after MLflow accepted the
+change; the registry stays the source of truth for where an alias points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from mlops.agents.specs import get_spec
+from mlops.db import session_scope
+from mlops.db.models import ModelDeployment
+from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.logs import get_logger
+from mlops.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: int
+    agent_type: str
+    alias: str
+    action: str
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    created_at: datetime
+    model_run_id: int | None
+
+
+def _record(row: ModelDeployment) -> DeploymentRecord:
+    return DeploymentRecord(row.id, row.agent_type, row.alias, row.action, row.from_version, row.to_version,
+                            row.actor, row.reason, row.created_at, row.model_run_id)
+
+
+def move_alias(
+    settings: Settings,
+    *,
+    agent: str,
+    alias: str,
+    version: int,
+    action: str,
+    actor: str,
+    reason: str,
+    metrics: dict[str, Any] | None = None,
+    model_run_id: int | None = None,
+) -> DeploymentRecord:
+    from tracking import registry
+
+    previous = registry.alias_version(settings, agent, alias)
+    registry.set_alias(settings, agent, alias, version)
+    with session_scope(settings.app_db_url) as session:
+        row = ModelDeployment(agent_type=agent, alias=alias, action=action, from_version=previous,
+                              to_version=version, actor=actor, reason=reason, metrics=metrics or {},
+                              model_run_id=model_run_id)
+        session.add(row)
+        session.flush()
+        record = _record(row)
+    log.info(f"{alias} of {agent} moved", agent_type=agent, model_version=version,
+             deployment_status=action, from_version=previous, actor=actor)
+    return record
+
+
+def promote(settings: Settings, *, agent: str, version: int, actor: str, reason: str = "manual promotion",
+            model_run_id: int | None = None, metrics: dict[str, Any] | None = None) -> DeploymentRecord:
+    """Make `version` the champion. The challenger alias is cleared if it pointed to that version."""
+    from tracking import registry
+
+    get_spec(agent)
+    if registry.get_version(settings, agent, version) is None:
+        raise NotFoundError(f"{agent} has no model version {version}")
+    current = registry.alias_version(settings, agent, registry.CHAMPION)
+    if current == version:
+        raise InvalidRequestError(f"{agent} v{version} is already the champion")
+    record = move_alias(settings, agent=agent, alias=registry.CHAMPION, version=version, action="promote",
+                        actor=actor, reason=reason, metrics=metrics, model_run_id=model_run_id)
+    if registry.alias_version(settings, agent, registry.CHALLENGER) == version:
+        registry.delete_alias(settings, agent, registry.CHALLENGER)
+    return record
+
+
+def previous_champion(settings: Settings, agent: str) -> int | None:
+    """The version that was champion before the current one, from the deployment history."""
+    from tracking import registry
+
+    current = registry.alias_version(settings, agent, registry.CHAMPION)
+    with session_scope(settings.app_db_url) as session:
+        rows = session.scalars(
+            select(ModelDeployment)
+            .where(ModelDeployment.agent_type == agent, ModelDeployment.alias == registry.CHAMPION)
+            .order_by(ModelDeployment.id.desc())
+        ).all()
+    for row in rows:
+        if row.to_version == current and row.from_version is not None and row.from_version != current:
+            return row.from_version
+    return None
+
+
+def rollback(settings: Settings, *, agent: str, actor: str, to_version: int | None = None,
+             reason: str = "") -> DeploymentRecord:
+    """Move `champion` back to the previous champion (or to `to_version`) in one step."""
+    from tracking import registry
+
+    get_spec(agent)
+    current = registry.alias_version(settings, agent, registry.CHAMPION)
+    if current is None:
+        raise NotFoundError(f"{agent} has no champion to roll back")
+    target = to_version if to_version is not None else previous_champion(settings, agent)
+    if target is None:
+        raise NotFoundError(f"{agent} has no previous champion to roll back to (champion is v{current})")
+    if registry.get_version(settings, agent, target) is None:
+        raise NotFoundError(f"{agent} has no model version {target}")
+    if target == current:
+        raise InvalidRequestError(f"{agent} v{target} is already the champion")
+    return move_alias(settings, agent=agent, alias=registry.CHAMPION, version=target, action="rollback",
+                      actor=actor, reason=reason or f"rollback from v{current}")
+
+
+def list_deployments(settings: Settings, agent: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
+    with session_scope(settings.app_db_url) as session:
+        query = select(ModelDeployment).order_by(ModelDeployment.id.desc()).limit(limit)
+        if agent:
+            query = query.where(ModelDeployment.agent_type == agent)
+        return [_record(r) for r in session.scalars(query)]

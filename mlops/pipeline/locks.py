@@ -1,0 +1,107 @@
+"""The per-agent retrain lock and the reaper that cleans up after killed processes.
+
+The lock is a row in `agent_locks` keyed by agent: inserting it is atomic on SQLite and Postgres, so
+a second retrain of the same agent is refused, never queued twice. A process killed with -9 leaves
+its lock and a `running` model run behind; `reap_dead_runs` (called at every start) marks such runs
+`failed`, ends their MLflow run as FAILED and frees the lock. Alias moves are the last step of a
+retrain, so a killed run never leaves a half-deployed model.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mlops.db import session_scope
+from mlops.db.models import AgentLock, ModelRun
+from mlops.errors import ConflictError
+from mlops.logs import get_logger
+from mlops.settings import Settings
+
+log = get_logger(__name__)
+HOSTNAME = socket.gethostname()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_locked_run(settings: Settings, run: ModelRun) -> int:
+    """Insert `run` as running and take its agent's lock in one transaction; returns the run id.
+    Raises ConflictError naming the run that holds the lock."""
+    try:
+        with session_scope(settings.app_db_url) as session:
+            run.status = "running"
+            run.pid, run.hostname = os.getpid(), HOSTNAME
+            run.started_at = datetime.now(UTC)
+            session.add(run)
+            session.flush()
+            session.add(AgentLock(agent_type=run.agent_type, model_run_id=run.id, pid=os.getpid(), hostname=HOSTNAME))
+            return run.id
+    except IntegrityError:
+        with session_scope(settings.app_db_url) as session:
+            holder = session.get(AgentLock, run.agent_type)
+            who = f"run {holder.model_run_id} (pid {holder.pid} on {holder.hostname})" if holder else "another run"
+        raise ConflictError(f"a retrain of {run.agent_type} is already running: {who}") from None
+
+
+def release_lock(session: Session, agent: str, run_id: int) -> None:
+    session.execute(delete(AgentLock).where(AgentLock.agent_type == agent, AgentLock.model_run_id == run_id))
+
+
+def _is_dead(pid: int | None, hostname: str | None, since: datetime | None, stale_after: timedelta) -> bool:
+    if hostname == HOSTNAME and pid is not None:
+        return not process_alive(pid)
+    # Another machine's process: we cannot see it, so only a lock older than the stale limit is dead.
+    if since is None:
+        return True
+    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since
+    return datetime.now(UTC) - since > stale_after
+
+
+def reap_dead_runs(settings: Settings) -> list[int]:
+    """Mark runs whose process died as failed and free their locks; returns the reaped run ids."""
+    stale = timedelta(seconds=settings.lock_stale_seconds)
+    reaped: list[tuple[int, str | None]] = []
+    with session_scope(settings.app_db_url) as session:
+        for run in session.scalars(select(ModelRun).where(ModelRun.status.in_(("running", "queued")))):
+            if run.pid == os.getpid() and run.hostname == HOSTNAME:
+                continue
+            if _is_dead(run.pid, run.hostname, run.started_at or run.created_at, stale):
+                run.status = "failed"
+                run.error = (
+                    f"process {run.pid} on {run.hostname} died before the run finished "
+                    "(killed or crashed); no alias was moved"
+                )
+                run.finished_at = datetime.now(UTC)
+                reaped.append((run.id, run.mlflow_run_id))
+        for lock in session.scalars(select(AgentLock)):
+            if _is_dead(lock.pid, lock.hostname, lock.acquired_at, stale):
+                session.delete(lock)
+    for run_id, mlflow_run_id in reaped:
+        log.warning("reaped dead run", model_run_id=run_id, deployment_status="failed")
+        if mlflow_run_id:
+            _fail_mlflow_run(settings, mlflow_run_id)
+    return [r for r, _ in reaped]
+
+
+def _fail_mlflow_run(settings: Settings, mlflow_run_id: str) -> None:
+    from tracking.runs import end_run, run_status, set_tags
+
+    try:
+        if run_status(settings, mlflow_run_id) == "RUNNING":
+            set_tags(settings, mlflow_run_id, {"skippy.status": "failed", "skippy.error": "process died"})
+            end_run(settings, mlflow_run_id, "FAILED")
+    except Exception as exc:  # the app DB record is what matters; MLflow may be unreachable
+        log.warning("could not mark MLflow run failed", mlflow_run_id=mlflow_run_id, error=str(exc))

@@ -1,0 +1,114 @@
+"""Read-side services: model runs from the app DB, deployed models from the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from mlops.agents.specs import get_spec
+from mlops.db import session_scope
+from mlops.db.models import ModelRun
+from mlops.errors import NotFoundError
+from mlops.settings import AGENTS, Settings
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    agent_type: str
+    status: str
+    trigger: str
+    requested_by: str
+    symbol: str | None
+    model_version: int | None
+    deployment_status: str | None
+    mlflow_run_id: str | None
+    metrics: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _run(row: ModelRun) -> RunRecord:
+    return RunRecord(row.id, row.agent_type, row.status, row.trigger, row.requested_by, row.symbol,
+                     row.model_version, row.deployment_status, row.mlflow_run_id, dict(row.metrics or {}),
+                     dict(row.hyperparameters or {}), row.error, row.created_at, row.finished_at)
+
+
+def list_runs(settings: Settings, *, agent: str | None = None, status: str | None = None,
+              trigger: str | None = None, limit: int = 50, offset: int = 0) -> list[RunRecord]:
+    query = select(ModelRun).order_by(ModelRun.id.desc()).limit(limit).offset(offset)
+    if agent:
+        get_spec(agent)
+        query = query.where(ModelRun.agent_type == agent)
+    if status:
+        query = query.where(ModelRun.status == status)
+    if trigger:
+        query = query.where(ModelRun.trigger == trigger)
+    with session_scope(settings.app_db_url) as session:
+        return [_run(r) for r in session.scalars(query)]
+
+
+def get_run(settings: Settings, run_id: int) -> RunRecord:
+    with session_scope(settings.app_db_url) as session:
+        row = session.get(ModelRun, run_id)
+        if row is None:
+            raise NotFoundError(f"no model run with id {run_id}")
+        return _run(row)
+
+
+@dataclass(frozen=True)
+class ModelVersionSummary:
+    version: int
+    aliases: tuple[str, ...]
+    validation: str
+    created_at: datetime
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentModels:
+    agent_type: str
+    champion: int | None
+    challenger: int | None
+    model_uri: str | None
+    versions: list[ModelVersionSummary]
+
+
+def list_models(settings: Settings, agent: str | None = None, limit: int = 5) -> list[AgentModels]:
+    """Deployed and recent versions per agent, with the held-out metrics recorded at training."""
+    from tracking import registry
+
+    agents = [get_spec(agent).name] if agent else list(AGENTS)
+    result = []
+    for name in agents:
+        versions = registry.list_versions(settings, name, limit=limit)
+        champion = registry.alias_version(settings, name, registry.CHAMPION)
+        challenger = registry.alias_version(settings, name, registry.CHALLENGER)
+        known = {v.version for v in versions}
+        for extra in (champion, challenger):
+            if extra is not None and extra not in known and (info := registry.get_version(settings, name, extra)):
+                versions.append(info)
+        metrics = _metrics_by_version(settings, name)
+        summaries = [
+            ModelVersionSummary(v.version, v.aliases, v.tags.get("validation", "?"), v.created_at, v.run_id,
+                                metrics.get(v.version, {}))
+            for v in sorted(versions, key=lambda v: v.version, reverse=True)
+        ]
+        uri = f"models:/{name}@champion" if champion is not None else None
+        result.append(AgentModels(name, champion, challenger, uri, summaries))
+    return result
+
+
+def _metrics_by_version(settings: Settings, agent: str) -> dict[int, dict[str, float]]:
+    with session_scope(settings.app_db_url) as session:
+        rows = session.execute(
+            select(ModelRun.model_version, ModelRun.metrics)
+            .where(ModelRun.agent_type == agent, ModelRun.model_version.is_not(None))
+        ).all()
+    return {int(v): dict(m or {}) for v, m in rows}

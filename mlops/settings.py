@@ -1,0 +1,105 @@
+"""One settings object for the whole project, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+AGENTS: tuple[str, ...] = ("market_insight", "risk_assessor")
+
+
+def normalise_db_url(url: str) -> str:
+    """Pin Postgres URLs to psycopg2: SQLAlchemy 2.1 maps bare `postgresql://` to psycopg 3."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def sibling_database(url: str, suffix: str) -> str:
+    """The URL of a database beside `url` on the same server, named `<db>_<suffix>`."""
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    """Every knob of Skippy. Field `x_y` is read from env `X_Y` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    skippy_home: Path = Field(default=Path(".skippy"), description="Folder of every embedded store")
+    database_url: str | None = Field(default=None, description="App database; default SQLite in home")
+    mlflow_tracking_uri: str | None = Field(default=None, description="MLflow store; default SQLite")
+    skippy_optuna_storage: str | None = Field(default=None, description="Optuna storage for sweeps")
+    skippy_env: Literal["development", "test", "production"] = "development"
+    skippy_symbol: str = Field(default="SYNTH", description="Symbol the agents train on by default")
+
+    # Training
+    seed: int = 7
+    early_stopping_patience: int = 10
+    min_training_samples: int = 100
+    min_class_share: float = 0.03
+    transaction_cost_bps: float = 1.0
+    divergence_factor: float = 10.0
+
+    # Validation before deployment
+    sharpe_tolerance: float = Field(default=0.1, description="Candidate Sharpe may trail champion's by this")
+    accuracy_tolerance: float = Field(default=0.01, description="Candidate accuracy may trail by this")
+    min_accuracy: float = 0.5
+    min_sharpe: float = 0.0
+    promotion_mode: Literal["immediate", "staged"] = "immediate"
+    paper_trading_bars: int = 20
+
+    # Locks and the reaper
+    lock_stale_seconds: int = 6 * 3600
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url", "mlflow_tracking_uri", "skippy_optuna_storage")
+    @classmethod
+    def _normalise(cls, value: str | None) -> str | None:
+        return normalise_db_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _absolute_home(self) -> Settings:
+        self.skippy_home = self.skippy_home.expanduser().resolve()
+        return self
+
+    @property
+    def app_db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.skippy_home / 'skippy.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        if self.database_url and is_postgres(self.database_url):
+            return sibling_database(self.database_url, "mlflow")
+        return f"sqlite:///{self.skippy_home / 'mlflow.db'}"
+
+    @property
+    def optuna_storage(self) -> str:
+        if self.skippy_optuna_storage:
+            return self.skippy_optuna_storage
+        if self.database_url and is_postgres(self.database_url):
+            return sibling_database(self.database_url, "optuna")
+        return f"sqlite:///{self.skippy_home / 'optuna.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.skippy_home / "mlartifacts"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

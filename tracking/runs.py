@@ -1,0 +1,115 @@
+"""Run logging with explicit run ids (MlflowClient), batched: a retrain's params, metrics and
+per-epoch curves go out in as few `log_batch` calls as MLflow's limits allow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops.settings import Settings
+from tracking.client import get_client
+
+# MLflow's per-call limits for log_batch.
+MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100
+
+
+def start_run(settings: Settings, experiment_id: str, run_name: str, tags: Mapping[str, str],
+              parent_run_id: str | None = None) -> str:
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = get_client(settings).create_run(experiment_id, run_name=run_name, tags=all_tags)
+    return str(run.info.run_id)
+
+
+def log_batch(
+    settings: Settings,
+    run_id: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    curves: Mapping[str, Sequence[float]] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Log params, final metrics, per-step curves (step = epoch) and tags in batched calls."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    param_list = [Param(k, str(v)) for k, v in (params or {}).items()]
+    metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+    for name, values in (curves or {}).items():
+        metric_list.extend(Metric(name, float(v), now, step) for step, v in enumerate(values))
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    client = get_client(settings)
+    while param_list or metric_list or tag_list:
+        client.log_batch(
+            run_id,
+            metrics=metric_list[:MAX_METRICS],
+            params=param_list[:MAX_PARAMS],
+            tags=tag_list[:MAX_TAGS],
+        )
+        param_list, metric_list, tag_list = (
+            param_list[MAX_PARAMS:],
+            metric_list[MAX_METRICS:],
+            tag_list[MAX_TAGS:],
+        )
+
+
+def log_artifacts(settings: Settings, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+    get_client(settings).log_artifacts(run_id, str(folder), artifact_path)
+
+
+def set_tags(settings: Settings, run_id: str, tags: Mapping[str, str]) -> None:
+    log_batch(settings, run_id, tags=tags)
+
+
+def end_run(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
+    """status: FINISHED | FAILED | KILLED."""
+    get_client(settings).set_terminated(run_id, status)
+
+
+def run_status(settings: Settings, run_id: str) -> str:
+    return str(get_client(settings).get_run(run_id).info.status)
+
+
+def run_params(settings: Settings, run_id: str) -> dict[str, str]:
+    return dict(get_client(settings).get_run(run_id).data.params)
+
+
+def log_pyfunc_model(
+    settings: Settings,
+    run_id: str,
+    *,
+    artifacts: dict[str, str],
+    input_example: Any,
+    output_example: Any,
+    model_name: str,
+) -> str:
+    """Log the agent's pyfunc model into run `run_id`; returns its model URI (`models:/m-...`)."""
+    import mlflow
+    from mlflow.models import Model, infer_signature
+
+    from tracking.pyfunc import AgentModel
+
+    get_client(settings)  # points MLflow's default client at our store
+    signature = infer_signature(input_example, output_example)
+    info = Model.log(
+        artifact_path=None,
+        name=model_name,
+        flavor=mlflow.pyfunc,
+        run_id=run_id,
+        python_model=AgentModel(),
+        artifacts=artifacts,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=_pip_requirements(),
+    )
+    return str(info.model_uri)
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "numpy", "pandas")]
