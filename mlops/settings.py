@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -32,16 +32,26 @@ def sibling_database(url: str, suffix: str) -> str:
 
 
 class Settings(BaseSettings):
-    """Every knob of Skippy. Field `x_y` is read from env `X_Y` (case-insensitive)."""
+    """Every knob of Skippy. Field `x` is read from env `SKIPPY_X` (case-insensitive); the store URLs
+also answer to the names MLflow and most tools use (DATABASE_URL, MLFLOW_TRACKING_URI)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SKIPPY_", env_file=".env", extra="ignore",
+                                      populate_by_name=True)
 
-    skippy_home: Path = Field(default=Path(".skippy"), description="Folder of every embedded store")
-    database_url: str | None = Field(default=None, description="App database; default SQLite in home")
-    mlflow_tracking_uri: str | None = Field(default=None, description="MLflow store; default SQLite")
-    skippy_optuna_storage: str | None = Field(default=None, description="Optuna storage for sweeps")
-    skippy_env: Literal["development", "test", "production"] = "development"
-    skippy_symbol: str = Field(default="SYNTH", description="Symbol the agents train on by default")
+    home: Path = Field(default=Path(".skippy"), description="SKIPPY_HOME: folder of every embedded store")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SKIPPY_DATABASE_URL"),
+        description="App database; default SQLite under home",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SKIPPY_MLFLOW_TRACKING_URI"),
+        description="MLflow store; default SQLite under home, or a sibling Postgres database",
+    )
+    optuna_storage_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SKIPPY_OPTUNA_STORAGE"), description="Optuna storage"
+    )
+    env: Literal["development", "test", "production"] = "development"
+    symbol: str = Field(default="SYNTH", description="Symbol the agents train on by default")
 
     # Training
     seed: int = 7
@@ -65,19 +75,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("database_url", "mlflow_tracking_uri", "skippy_optuna_storage")
+    @field_validator("database_url", "mlflow_tracking_uri", "optuna_storage_url")
     @classmethod
     def _normalise(cls, value: str | None) -> str | None:
         return normalise_db_url(value) if value else value
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
-        self.skippy_home = self.skippy_home.expanduser().resolve()
+        self.home = self.home.expanduser().resolve()
         return self
 
     @property
     def app_db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.skippy_home / 'skippy.db'}"
+        return self.database_url or f"sqlite:///{self.home / 'skippy.db'}"
 
     @property
     def tracking_uri(self) -> str:
@@ -85,19 +95,19 @@ class Settings(BaseSettings):
             return self.mlflow_tracking_uri
         if self.database_url and is_postgres(self.database_url):
             return sibling_database(self.database_url, "mlflow")
-        return f"sqlite:///{self.skippy_home / 'mlflow.db'}"
+        return f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
     def optuna_storage(self) -> str:
-        if self.skippy_optuna_storage:
-            return self.skippy_optuna_storage
+        if self.optuna_storage_url:
+            return self.optuna_storage_url
         if self.database_url and is_postgres(self.database_url):
             return sibling_database(self.database_url, "optuna")
-        return f"sqlite:///{self.skippy_home / 'optuna.db'}"
+        return f"sqlite:///{self.home / 'optuna.db'}"
 
     @property
     def artifact_root(self) -> Path:
-        return self.skippy_home / "mlartifacts"
+        return self.home / "mlartifacts"
 
 
 @lru_cache

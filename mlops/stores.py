@@ -18,7 +18,7 @@ class StoresStatus:
 
 
 def init_stores(settings: Settings) -> StoresStatus:
-    settings.skippy_home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
     revision = upgrade_database(settings.app_db_url)
     reaped = reap_dead_runs(settings)
     return StoresStatus(settings.app_db_url, revision, settings.tracking_uri, reaped)

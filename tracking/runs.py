@@ -3,6 +3,7 @@ per-epoch curves go out in as few `log_batch` calls as MLflow's limits allow."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,24 @@ def start_run(settings: Settings, experiment_id: str, run_name: str, tags: Mappi
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = get_client(settings).create_run(experiment_id, run_name=run_name, tags=all_tags)
     return str(run.info.run_id)
+
+
+def adopt_launcher_run(settings: Settings, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+    """The run `mlflow run` started for this process (env MLFLOW_RUN_ID), if it is still running and
+    belongs to `experiment_id`; it is tagged with `tags`. None otherwise."""
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if not launcher:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = get_client(settings).get_run(launcher)
+    except MlflowException:
+        return None
+    if run.info.experiment_id != experiment_id or run.info.status != "RUNNING":
+        return None
+    set_tags(settings, launcher, tags)
+    return launcher
 
 
 def log_batch(

@@ -35,6 +35,7 @@ def retrain(
     agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
     symbol: str = typer.Option(None, "--symbol", "-s", help="Train on this symbol's bars (default SKIPPY_SYMBOL)"),
     param: list[str] = typer.Option([], "--param", "-p", help="Hyperparameter override NAME=VALUE (repeatable)"),
+    rejection_ok: bool = typer.Option(False, "--rejection-ok", help="Exit 0 when the candidate is rejected"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Retrain an agent now: quality gate, train, validate against the champion, deploy if better.
@@ -45,7 +46,7 @@ def retrain(
         settings = ready_settings()
         with console.status(f"retraining {agent} ..."):
             result = run_retrain(settings, agent=agent, trigger="manual", requested_by=current_user(),
-                                 symbol=symbol, hyperparameters=_parse_params(param))
+                                 symbol=symbol or None, hyperparameters=_parse_params(param))
 
     def render() -> None:
         console.print(f"run {result.model_run_id}: {styled(result.status)}  deployment: "
@@ -59,7 +60,7 @@ def retrain(
     emit(as_json, result, render)
     if result.status == "failed":
         raise typer.Exit(EXIT_FAILED)
-    if result.status == "rejected":
+    if result.status == "rejected" and not rejection_ok:
         raise typer.Exit(EXIT_REJECTED)
 
 

@@ -18,7 +18,7 @@ def upgrade(revision: str = typer.Option("head", help="Alembic revision to migra
 
     with user_errors():
         settings = get_settings()
-        settings.skippy_home.mkdir(parents=True, exist_ok=True)
+        settings.home.mkdir(parents=True, exist_ok=True)
         rev = upgrade_database(settings.app_db_url, revision)
     emit(as_json, {"database": settings.app_db_url, "revision": rev},
          lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({settings.app_db_url})"))
@@ -32,6 +32,6 @@ def status(as_json: bool = JSON_OPTION) -> None:
 
     with user_errors():
         s = get_settings()
-        info = {"skippy_home": str(s.skippy_home), "database": s.app_db_url, "revision": current_revision(s.app_db_url),
+        info = {"skippy_home": str(s.home), "database": s.app_db_url, "revision": current_revision(s.app_db_url),
                 "mlflow_tracking_uri": s.tracking_uri, "optuna_storage": s.optuna_storage}
     emit(as_json, info, lambda: [console.print(f"{k:>20}: {v}") for k, v in info.items()])

@@ -26,7 +26,7 @@ def run_up(*, ui: bool, port: int, retrain_agents: bool, as_json: bool) -> None:
 
     with user_errors():
         settings = ready_settings()
-        symbol = settings.skippy_symbol
+        symbol = settings.symbol
         seeded = None
         if count_bars(settings.app_db_url, symbol) == 0:
             with console.status(f"generating the synthetic market {symbol} ..."):

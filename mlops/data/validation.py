@@ -44,6 +44,9 @@ def normalise_bars(raw: pd.DataFrame, source: str, csv_rows: bool = True) -> pd.
     frame.columns = [str(c).strip() for c in frame.columns]
     lower = {c.lower(): c for c in frame.columns}
     date_col = next((lower[n] for n in DATE_NAMES if n in lower), None)
+    first = str(frame.columns[0]) if len(frame.columns) else ""
+    if date_col is None and (first == "" or first.startswith("Unnamed") or first.lower() == "index"):
+        date_col = first  # exports that wrote the date index without a header (pandas `to_csv`)
     if date_col is not None:
         dates_raw = frame[date_col]
     elif isinstance(frame.index, pd.DatetimeIndex) or str(frame.index.name or "").lower() in DATE_NAMES:

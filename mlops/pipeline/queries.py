@@ -96,8 +96,10 @@ def list_models(settings: Settings, agent: str | None = None, limit: int = 5) ->
                 versions.append(info)
         metrics = _metrics_by_version(settings, name)
         summaries = [
-            ModelVersionSummary(v.version, v.aliases, v.tags.get("validation", "?"), v.created_at, v.run_id,
-                                metrics.get(v.version, {}))
+            # search_model_versions does not return aliases: take them from the alias lookups.
+            ModelVersionSummary(v.version, tuple(a for a, at in (("champion", champion), ("challenger", challenger))
+                                                 if at == v.version),
+                                v.tags.get("validation", "?"), v.created_at, v.run_id, metrics.get(v.version, {}))
             for v in sorted(versions, key=lambda v: v.version, reverse=True)
         ]
         uri = f"models:/{name}@champion" if champion is not None else None

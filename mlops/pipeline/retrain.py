@@ -61,7 +61,7 @@ def retrain(
     point once the run row exists: the run ends `rejected` (data/validation) or `failed` (error)."""
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
-    symbol = symbol or settings.skippy_symbol
+    symbol = symbol or settings.symbol
     run_id = start_locked_run(settings, ModelRun(agent_type=agent, trigger=trigger, requested_by=requested_by,
                                                  symbol=symbol, hyperparameters=hp.model_dump()))
     log.info("retrain started", agent_type=agent, model_run_id=run_id, symbol=symbol, trigger=trigger)
@@ -119,13 +119,15 @@ def _champion_hyperparameters(spec: AgentSpec, params: dict[str, str]) -> Hyperp
 def _start_mlflow_run(settings: Settings, spec: AgentSpec, run_id: int, symbol: str, trigger: str,
                       requested_by: str) -> str:
     from tracking.client import ensure_experiment
-    from tracking.runs import start_run
+    from tracking.runs import adopt_launcher_run, start_run
 
     experiment_id = ensure_experiment(settings, spec.name)
-    mlflow_run_id = start_run(settings, experiment_id, f"{spec.name}-retrain-{run_id}", {
-        "skippy.agent": spec.name, "skippy.model_run_id": str(run_id), "skippy.trigger": trigger,
-        "skippy.symbol": symbol, "mlflow.user": requested_by,
-    })
+    tags = {"skippy.agent": spec.name, "skippy.model_run_id": str(run_id), "skippy.trigger": trigger,
+            "skippy.symbol": symbol, "mlflow.user": requested_by}
+    # Launched by `mlflow run ... --experiment-name <agent>`: log into the project's run, not a second one.
+    mlflow_run_id = adopt_launcher_run(settings, experiment_id, tags)
+    if mlflow_run_id is None:
+        mlflow_run_id = start_run(settings, experiment_id, f"{spec.name}-retrain-{run_id}", tags)
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
         row.mlflow_run_id, row.mlflow_experiment_id = mlflow_run_id, experiment_id

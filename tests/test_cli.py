@@ -1,0 +1,113 @@
+"""The `skippy` command as scripts and people use it: --json everywhere, clear errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops.cli import app
+
+from tests.conftest import real_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli")]
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def skippy(home: Path, *args: str) -> Outcome:
+    """Run the CLI in this process (as `skippy ARGS` would run) with SKIPPY_HOME pointing at `home`."""
+    from mlops.settings import get_settings
+
+    get_settings.cache_clear()
+    env: dict[str, str | None] = {"SKIPPY_HOME": str(home), "COLUMNS": "200", "MLFLOW_TRACKING_URI": None,
+                                  "DATABASE_URL": None}
+    try:
+        result = CliRunner().invoke(app, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-home")
+
+
+def test_help_does_not_import_mlflow_or_the_services() -> None:
+    code = ("import sys; from mlops.cli import app; "
+            "heavy = [m for m in ('mlflow', 'sqlalchemy', 'pandas', 'numpy') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    result = subprocess.run([sys.executable, "-m", "mlops.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "data" in result.stdout and "up" in result.stdout
+
+
+def test_data_import_generate_status_as_json(home: Path) -> None:
+    imported = skippy(home, "data", "import", str(real_csv()), "--symbol", "GOOG", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["inserted"] == 2148
+    again = json.loads(skippy(home, "data", "import", str(real_csv()), "--symbol", "GOOG", "--json").stdout)
+    assert again["inserted"] == 0 and again["unchanged"] == 2148
+    generated = skippy(home, "data", "generate", "--bars", "600", "--json")
+    assert json.loads(generated.stdout)["inserted"] == 600
+    refused = skippy(home, "data", "generate", "--bars", "10")
+    assert refused.returncode == 3 and "--append" in refused.stderr
+    appended = json.loads(skippy(home, "data", "generate", "--bars", "50", "--append", "--regime", "volatile",
+                                 "--json").stdout)
+    assert appended["inserted"] == 50
+    status = {s["symbol"]: s for s in json.loads(skippy(home, "data", "status", "--json").stdout)}
+    assert status["SYNTH"]["bars"] == 650 and status["GOOG"]["bars"] == 2148
+    assert "synthetic:volatile" in status["SYNTH"]["sources"]
+
+
+def test_bad_files_and_agents_get_one_clear_line(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,1,0.5,0.9,1,10\n2024-01-02,1,2,0.5,1,10\n")
+    result = skippy(home, "data", "import", str(bad), "--symbol", "BAD")
+    assert result.returncode == 2
+    assert "line 2: High 0.5 is below Low 0.9" in result.stderr
+    assert "duplicate timestamp" in result.stderr and "Traceback" not in result.stderr
+    missing = skippy(home, "data", "import", str(tmp_path / "none.csv"), "--symbol", "X")
+    assert missing.returncode == 2 and "file does not exist" in missing.stderr
+    unknown = skippy(home, "ai", "retrain", "--agent", "alpha")
+    assert unknown.returncode == 2 and "unknown agent 'alpha'" in unknown.stderr
+    bad_param = skippy(home, "ai", "retrain", "--agent", "market_insight", "--param", "learning_rate=fast")
+    assert bad_param.returncode == 2 and "is not a number" in bad_param.stderr
+
+
+def test_retrain_models_runs_rollback_from_the_cli(home: Path) -> None:
+    first = skippy(home, "ai", "retrain", "--agent", "market_insight", "--symbol", "GOOG", "--json")
+    assert first.returncode in (0, 4), first.stderr
+    payload = json.loads(first.stdout)
+    assert payload["agent_type"] == "market_insight" and payload["model_version"] == 1
+    second = json.loads(skippy(home, "ai", "retrain", "--agent", "market_insight", "--symbol", "GOOG",
+                               "--json").stdout)
+    assert second["model_version"] == 2
+    runs = json.loads(skippy(home, "ai", "runs", "--agent", "market_insight", "--json").stdout)
+    assert [r["model_version"] for r in runs[:2]] == [2, 1]
+    models = json.loads(skippy(home, "ai", "models", "--json").stdout)
+    assert {m["agent_type"] for m in models} == {"market_insight", "risk_assessor"}
+    table = skippy(home, "ai", "models", "--agent", "market_insight")
+    assert table.returncode == 0 and "market_insight" in table.stdout
+    if payload["deployment_status"] == "promoted" and second["deployment_status"] == "promoted":
+        rolled = json.loads(skippy(home, "ai", "rollback", "--agent", "market_insight", "--json").stdout)
+        assert (rolled["from_version"], rolled["to_version"]) == (2, 1)
+    promoted = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    again = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2")
+    assert again.returncode == 2 and "already the champion" in again.stderr
+    deployments = json.loads(skippy(home, "ai", "deployments", "--json").stdout)
+    assert deployments[0]["to_version"] == 2 and deployments[0]["action"] == "promote"
