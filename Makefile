@@ -25,7 +25,7 @@ typecheck:
 	$(UV) run --frozen mypy
 
 pytest:
-	$(UV) run --frozen pytest -n 2 --dist loadgroup
+	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 bench: env
 	$(UV) run --frozen python bench/retrain.py

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
 
-def _event_to_message(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _event_to_message(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict["message"] = event_dict.pop("event", "")
     return event_dict
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
+def configure_logging(level: str = "INFO", json: bool | None = True) -> None:
+    """JSON lines on stderr (for log pipelines); `json=None` picks readable lines on a terminal."""
+    if json is None:
+        json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

@@ -33,18 +33,19 @@ def sibling_database(url: str, suffix: str) -> str:
 
 class Settings(BaseSettings):
     """Every knob of Skippy. Field `x` is read from env `SKIPPY_X` (case-insensitive); the store URLs
-also answer to the names MLflow and most tools use (DATABASE_URL, MLFLOW_TRACKING_URI)."""
+    also answer to the names MLflow and most tools use (DATABASE_URL, MLFLOW_TRACKING_URI)."""
 
-    model_config = SettingsConfigDict(env_prefix="SKIPPY_", env_file=".env", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="SKIPPY_", env_file=".env", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default=Path(".skippy"), description="SKIPPY_HOME: folder of every embedded store")
     database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "SKIPPY_DATABASE_URL"),
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SKIPPY_DATABASE_URL"),
         description="App database; default SQLite under home",
     )
     mlflow_tracking_uri: str | None = Field(
-        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SKIPPY_MLFLOW_TRACKING_URI"),
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SKIPPY_MLFLOW_TRACKING_URI"),
         description="MLflow store; default SQLite under home, or a sibling Postgres database",
     )
     optuna_storage_url: str | None = Field(
@@ -73,7 +74,7 @@ also answer to the names MLflow and most tools use (DATABASE_URL, MLFLOW_TRACKIN
     lock_stale_seconds: int = 6 * 3600
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(default=None, description="JSON logs; default: JSON unless stderr is a terminal")
 
     @field_validator("database_url", "mlflow_tracking_uri", "optuna_storage_url")
     @classmethod

@@ -22,8 +22,13 @@ PG_ADMIN_URL = os.environ.get("SKIPPY_TEST_PG_URL", "postgresql+psycopg2://postg
 def make_settings(home: Path, **overrides: object) -> Settings:
     """Settings that ignore the developer's environment and `.env` (MLflow itself exports
     MLFLOW_TRACKING_URI once a tracking URI is set in the process, so store URLs are explicit)."""
-    values: dict[str, object] = {"home": home, "log_json": True, "database_url": None,
-                                 "mlflow_tracking_uri": None, "optuna_storage_url": None} | overrides
+    values: dict[str, object] = {
+        "home": home,
+        "log_json": True,
+        "database_url": None,
+        "mlflow_tracking_uri": None,
+        "optuna_storage_url": None,
+    } | overrides
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -52,8 +57,9 @@ def postgres_server() -> Iterator[str]:
     with engine.connect() as conn:
         for name in created:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                            {"p": f"skippy_t_{os.getpid()}_%"}).all()
+        rows = conn.execute(
+            text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"skippy_t_{os.getpid()}_%"}
+        ).all()
         for (name,) in rows:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()

@@ -38,8 +38,19 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
     x, y = _separable(300)
     rng = np.random.default_rng(5)
     noise_y = rng.integers(0, 2, 100).astype(float)  # validation labels unrelated to x: overfits fast
-    r = train_network(x[:200], y[:200], x[200:], noise_y, learning_rate=0.05, batch_size=16, epochs=500,
-                      l2=0.0, hidden_units=16, seed=0, patience=5)
+    r = train_network(
+        x[:200],
+        y[:200],
+        x[200:],
+        noise_y,
+        learning_rate=0.05,
+        batch_size=16,
+        epochs=500,
+        l2=0.0,
+        hidden_units=16,
+        seed=0,
+        patience=5,
+    )
     assert r.stopped_early and r.epochs_run < 500
     assert r.epochs_run - r.best_epoch == 5
 
@@ -47,8 +58,9 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
 def test_a_learning_rate_that_diverges_raises_a_clear_error() -> None:
     x, y = _separable()
     with pytest.raises(TrainingDivergedError, match=r"learning_rate=1000.0 is probably too high"):
-        train_network(x, y, x, y, learning_rate=1000.0, batch_size=32, epochs=20, l2=0.0, hidden_units=8,
-                      seed=0, patience=5)
+        train_network(
+            x, y, x, y, learning_rate=1000.0, batch_size=32, epochs=20, l2=0.0, hidden_units=8, seed=0, patience=5
+        )
 
 
 def test_classification_metrics_by_hand() -> None:
@@ -87,8 +99,17 @@ def test_both_agents_train_on_synthetic_bars_and_beat_chance_on_validation() -> 
         data = build_dataset(bars, spec, spec.defaults)
         agent = train_agent(spec, spec.defaults, data, seed=7, patience=10, cost_bps=1.0)
         for split in (agent.validation, agent.test):
-            assert {"accuracy", "precision", "recall", "f1", "log_loss", "sharpe_ratio", "max_drawdown",
-                    "turnover", "buy_hold_sharpe_ratio"} <= set(split)
+            assert {
+                "accuracy",
+                "precision",
+                "recall",
+                "f1",
+                "log_loss",
+                "sharpe_ratio",
+                "max_drawdown",
+                "turnover",
+                "buy_hold_sharpe_ratio",
+            } <= set(split)
         assert agent.validation["val_loss"] < np.log(2) if spec.name == "market_insight" else True
         assert [name for name, *_ in agent.importance][:1] != []
         assert len(agent.importance) == data.features.shape[1]

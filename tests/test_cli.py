@@ -12,10 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-
 from tests.conftest import real_csv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli")]
+pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -30,8 +29,12 @@ def skippy(home: Path, *args: str) -> Outcome:
     from mlops.settings import get_settings
 
     get_settings.cache_clear()
-    env: dict[str, str | None] = {"SKIPPY_HOME": str(home), "COLUMNS": "200", "MLFLOW_TRACKING_URI": None,
-                                  "DATABASE_URL": None}
+    env: dict[str, str | None] = {
+        "SKIPPY_HOME": str(home),
+        "COLUMNS": "200",
+        "MLFLOW_TRACKING_URI": None,
+        "DATABASE_URL": None,
+    }
     try:
         result = CliRunner().invoke(app, list(args), env=env)
     finally:
@@ -47,8 +50,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_help_does_not_import_mlflow_or_the_services() -> None:
-    code = ("import sys; from mlops.cli import app; "
-            "heavy = [m for m in ('mlflow', 'sqlalchemy', 'pandas', 'numpy') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys; from mlops.cli import app; "
+        "heavy = [m for m in ('mlflow', 'sqlalchemy', 'pandas', 'numpy') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     result = subprocess.run([sys.executable, "-m", "mlops.cli", "--help"], capture_output=True, text=True)
@@ -65,8 +70,9 @@ def test_data_import_generate_status_as_json(home: Path) -> None:
     assert json.loads(generated.stdout)["inserted"] == 600
     refused = skippy(home, "data", "generate", "--bars", "10")
     assert refused.returncode == 3 and "--append" in refused.stderr
-    appended = json.loads(skippy(home, "data", "generate", "--bars", "50", "--append", "--regime", "volatile",
-                                 "--json").stdout)
+    appended = json.loads(
+        skippy(home, "data", "generate", "--bars", "50", "--append", "--regime", "volatile", "--json").stdout
+    )
     assert appended["inserted"] == 50
     status = {s["symbol"]: s for s in json.loads(skippy(home, "data", "status", "--json").stdout)}
     assert status["SYNTH"]["bars"] == 650 and status["GOOG"]["bars"] == 2148
@@ -93,8 +99,7 @@ def test_retrain_models_runs_rollback_from_the_cli(home: Path) -> None:
     assert first.returncode in (0, 4), first.stderr
     payload = json.loads(first.stdout)
     assert payload["agent_type"] == "market_insight" and payload["model_version"] == 1
-    second = json.loads(skippy(home, "ai", "retrain", "--agent", "market_insight", "--symbol", "GOOG",
-                               "--json").stdout)
+    second = json.loads(skippy(home, "ai", "retrain", "--agent", "market_insight", "--symbol", "GOOG", "--json").stdout)
     assert second["model_version"] == 2
     runs = json.loads(skippy(home, "ai", "runs", "--agent", "market_insight", "--json").stdout)
     assert [r["model_version"] for r in runs[:2]] == [2, 1]

@@ -18,7 +18,7 @@ from mlops.pipeline.retrain import retrain
 from mlops.stores import init_stores
 from tests.conftest import make_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash")]
+pytestmark = pytest.mark.slow
 
 
 def test_kill_minus_nine_mid_training_moves_no_alias_and_is_reaped(tmp_path: Path) -> None:
@@ -35,16 +35,32 @@ def test_kill_minus_nine_mid_training_moves_no_alias_and_is_reaped(tmp_path: Pat
     # Make training long enough to be killed mid-way: many epochs, no early stopping.
     env |= {"SKIPPY_HOME": str(tmp_path), "SKIPPY_EARLY_STOPPING_PATIENCE": "1000000"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops.cli", "ai", "retrain", "--agent", "market_insight",
-         "--param", "epochs=10000", "--param", "learning_rate=0.0001"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mlops.cli",
+            "ai",
+            "retrain",
+            "--agent",
+            "market_insight",
+            "--param",
+            "epochs=10000",
+            "--param",
+            "learning_rate=0.0001",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     running = None
     while time.monotonic() < deadline:
         with session_scope(settings.app_db_url) as session:
-            running = session.query(ModelRun).filter(ModelRun.status == "running",
-                                                     ModelRun.mlflow_run_id.is_not(None)).first()
+            running = (
+                session.query(ModelRun)
+                .filter(ModelRun.status == "running", ModelRun.mlflow_run_id.is_not(None))
+                .first()
+            )
         if running is not None:
             break
         assert proc.poll() is None, "the retrain ended before it could be killed"

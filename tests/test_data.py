@@ -98,7 +98,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_missing_and_unsupported_files(tmp_path: Path, db_url: str) -> None:
     with pytest.raises(DataValidationError, match="file does not exist"):
         import_bars_file(db_url, tmp_path / "nope.csv", "X")
-    with pytest.raises(DataValidationError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(DataValidationError, match=r"unsupported file type '.xlsx'"):
         import_bars_file(db_url, _csv(tmp_path, "x", "f.xlsx"), "X")
     garbage = tmp_path / "g.parquet"
     garbage.write_bytes(b"not parquet at all")

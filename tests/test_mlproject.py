@@ -11,19 +11,28 @@ import pytest
 
 from tests.conftest import make_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlproject")]
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_mlflow_run_retrain_entry_point(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKIPPY_", "MLFLOW_", "DATABASE_URL"))}
-    env |= {"SKIPPY_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": settings.tracking_uri,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    env |= {
+        "SKIPPY_HOME": str(tmp_path),
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
 
     def mlflow_run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mlflow", "run", str(ROOT), "--env-manager", "local", *args],
-                              env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "mlflow", "run", str(ROOT), "--env-manager", "local", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
 
     generated = mlflow_run("-e", "generate", "-P", "bars=1200")
     assert generated.returncode == 0, generated.stderr[-2000:]

@@ -16,7 +16,7 @@ from mlops.pipeline.retrain import retrain
 from mlops.stores import init_stores
 from tests.conftest import fresh_postgres_url, make_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def test_retrain_deploy_and_rollback_on_postgres(postgres_server: str, tmp_path: Path) -> None:

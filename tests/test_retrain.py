@@ -29,7 +29,7 @@ from mlops.settings import Settings
 from mlops.stores import init_stores
 from tests.conftest import make_settings, real_csv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("retrain")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +64,28 @@ def test_first_retrain_is_logged_registered_and_deployed(settings: Settings) -> 
     run = client(settings).get_run(result.mlflow_run_id)
     assert client(settings).get_experiment(run.info.experiment_id).name == "market_insight"
     assert run.info.status == "FINISHED"
-    assert {"accuracy", "precision", "recall", "sharpe_ratio", "val_loss", "test_sharpe_ratio",
-            "max_drawdown", "turnover", "buy_hold_sharpe_ratio"} <= set(run.data.metrics)
+    assert {
+        "accuracy",
+        "precision",
+        "recall",
+        "sharpe_ratio",
+        "val_loss",
+        "test_sharpe_ratio",
+        "max_drawdown",
+        "turnover",
+        "buy_hold_sharpe_ratio",
+    } <= set(run.data.metrics)
     assert {"learning_rate", "batch_size", "epochs", "risk_threshold", "l2", "hidden_units"} <= set(run.data.params)
     curve = client(settings).get_metric_history(result.mlflow_run_id, "train_loss")
     assert len(curve) == int(run.data.metrics["epochs_run"]) and [m.step for m in curve] == list(range(len(curve)))
     artifacts = {a.path for a in client(settings).list_artifacts(result.mlflow_run_id)}
-    assert {"equity_curve.png", "feature_importance.json", "data_quality.json", "confusion_matrix.json",
-            "validation.json"} <= artifacts
+    assert {
+        "equity_curve.png",
+        "feature_importance.json",
+        "data_quality.json",
+        "confusion_matrix.json",
+        "validation.json",
+    } <= artifacts
     assert run.data.tags["mlflow.user"] == "alice"
 
     # The registered model loads by alias and predicts probabilities from feature columns.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -13,24 +14,39 @@ from mlops.settings import Settings
 
 @lru_cache(maxsize=4)
 def _client(uri: str) -> Any:
-    import mlflow
     from mlflow import MlflowClient
 
     if uri.startswith(("sqlite", "postgresql")):
         ensure_database(uri)
-    # Model logging and registration resolve logged models through MLflow's *default* client, so the
-    # process-wide tracking URI must point at the same store as our explicit client.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def _quiet_mlflow() -> None:
+    """MLflow warns on every log_model that a Python-object model is cloudpickled (ours is our own
+    class, loaded from our own code) and that it cannot find pip's version in a uv environment:
+    neither is actionable for a Skippy user, and both drown the CLI's output."""
+    for name in ("mlflow.pyfunc", "mlflow.utils.environment", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def get_client(settings: Settings) -> Any:
-    """An MlflowClient on the configured store (the SQLite file or Postgres database is created)."""
+    """An MlflowClient on the configured store (the SQLite file or Postgres database is created).
+
+    Model logging and registration resolve logged models through MLflow's *default* client, so the
+    process-wide tracking URI is pointed at the same store every time (cheap; a process may switch)."""
+    import mlflow
+
     # The model's requirements are the explicit pip list we pass, not a copy of whatever uv project
     # the process happens to run in.
     os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
-    return _client(settings.tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _quiet_mlflow()
+    uri = settings.tracking_uri
+    client = _client(uri)
+    if mlflow.get_tracking_uri() != uri:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+    return client
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from mlops.agents.network import forward
 
@@ -17,17 +17,19 @@ WEIGHTS = "weights"
 META = "meta"
 
 
-def save_weights(folder: Path, params: dict[str, np.ndarray], mean: np.ndarray, std: np.ndarray,
-                 meta: dict[str, Any]) -> dict[str, str]:
+def save_weights(
+    folder: Path, params: dict[str, np.ndarray], mean: np.ndarray, std: np.ndarray, meta: dict[str, Any]
+) -> dict[str, str]:
     """Write the artifacts the wrapper loads; returns the `artifacts` mapping for log_model."""
     weights = folder / "weights.npz"
-    np.savez(weights, mean=mean, std=std, **{f"param_{k}": v for k, v in params.items()})
+    arrays: dict[str, Any] = {"mean": mean, "std": std} | {f"param_{k}": v for k, v in params.items()}
+    np.savez(weights, **arrays)
     meta_path = folder / "meta.json"
     meta_path.write_text(json.dumps(meta, indent=2))
     return {WEIGHTS: str(weights), META: str(meta_path)}
 
 
-class AgentModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class AgentModel(PythonModel):
     def load_context(self, context: Any) -> None:
         with np.load(context.artifacts[WEIGHTS]) as data:
             self.mean = data["mean"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,9 @@ def _info(mv: Any) -> VersionInfo:
     )
 
 
-def register_version(settings: Settings, name: str, model_uri: str, run_id: str,
-                     tags: dict[str, str], description: str = "") -> int:
+def register_version(
+    settings: Settings, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str = ""
+) -> int:
     from mlflow.exceptions import MlflowException
 
     client = get_client(settings)
@@ -76,10 +78,8 @@ def set_alias(settings: Settings, name: str, alias: str, version: int) -> None:
 def delete_alias(settings: Settings, name: str, alias: str) -> None:
     from mlflow.exceptions import MlflowException
 
-    try:
+    with contextlib.suppress(MlflowException):
         get_client(settings).delete_registered_model_alias(name, alias)
-    except MlflowException:
-        pass
 
 
 def set_version_tags(settings: Settings, name: str, version: int, tags: dict[str, str]) -> None:

@@ -16,8 +16,9 @@ from tracking.client import get_client
 MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100
 
 
-def start_run(settings: Settings, experiment_id: str, run_name: str, tags: Mapping[str, str],
-              parent_run_id: str | None = None) -> str:
+def start_run(
+    settings: Settings, experiment_id: str, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
+) -> str:
     all_tags = dict(tags)
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id

@@ -53,7 +53,7 @@ def build_dataset(bars: pd.DataFrame, spec: AgentSpec, hp: Hyperparameters) -> D
     features = features[labelled]
     forward = forward[labelled]
     splits = chronological_splits(len(features), purge=spec.horizon)
-    y, cut = (spec.labels(forward, splits.train, hp) if len(splits.train) else (np.zeros(len(forward)), 0.0))
+    y, cut = spec.labels(forward, splits.train, hp) if len(splits.train) else (np.zeros(len(forward)), 0.0)
     return Dataset(
         features=features,
         y=y,
@@ -162,8 +162,15 @@ def train_agent(
         divergence_factor=divergence_factor,
     )
     p = forward(result.params, xs)
-    validation = score(spec, hp, p[s.validation], data.y[s.validation], data.next_returns[s.validation],
-                       data.periods_per_year, cost_bps)
+    validation = score(
+        spec,
+        hp,
+        p[s.validation],
+        data.y[s.validation],
+        data.next_returns[s.validation],
+        data.periods_per_year,
+        cost_bps,
+    )
     validation["val_loss"] = validation["log_loss"]
     test = score(spec, hp, p[s.test], data.y[s.test], data.next_returns[s.test], data.periods_per_year, cost_bps)
     importance = permutation_importance(

@@ -7,8 +7,11 @@ import typer
 from mlops.cli import ai, data, db
 from mlops.cli.common import JSON_OPTION
 
-app = typer.Typer(help="Skippy MLOps: retrain, validate, deploy and watch the trading agents.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Skippy MLOps: retrain, validate, deploy and watch the trading agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(ai.app, name="ai")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")

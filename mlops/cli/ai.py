@@ -45,12 +45,20 @@ def retrain(
     with user_errors():
         settings = ready_settings()
         with console.status(f"retraining {agent} ..."):
-            result = run_retrain(settings, agent=agent, trigger="manual", requested_by=current_user(),
-                                 symbol=symbol or None, hyperparameters=_parse_params(param))
+            result = run_retrain(
+                settings,
+                agent=agent,
+                trigger="manual",
+                requested_by=current_user(),
+                symbol=symbol or None,
+                hyperparameters=_parse_params(param),
+            )
 
     def render() -> None:
-        console.print(f"run {result.model_run_id}: {styled(result.status)}  deployment: "
-                      f"{styled(result.deployment_status)}  version: {fmt(result.model_version)}")
+        console.print(
+            f"run {result.model_run_id}: {styled(result.status)}  deployment: "
+            f"{styled(result.deployment_status)}  version: {fmt(result.model_version)}"
+        )
         if result.metrics:
             table("held-out test metrics", ["metric", "value"], [[k, v] for k, v in result.metrics.items()])
         console.print(result.reason, highlight=False)
@@ -65,8 +73,11 @@ def retrain(
 
 
 @app.command("models")
-def models(agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
-           limit: int = typer.Option(5, help="Recent versions per agent"), as_json: bool = JSON_OPTION) -> None:
+def models(
+    agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
+    limit: int = typer.Option(5, help="Recent versions per agent"),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Deployed (champion/challenger) and recent model versions per agent, with held-out metrics."""
     from mlops.pipeline.queries import list_models
 
@@ -76,11 +87,22 @@ def models(agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
 
     def render() -> None:
         for m in rows:
-            table(f"{m.agent_type}: champion v{fmt(m.champion)}, challenger v{fmt(m.challenger)}",
-                  ["version", "aliases", "validation", "created", "test accuracy", "test sharpe", "buy&hold sharpe"],
-                  [[str(v.version), ", ".join(v.aliases) or "-", styled(v.validation), v.created_at,
-                    v.metrics.get("test_accuracy"), v.metrics.get("test_sharpe_ratio"),
-                    v.metrics.get("test_buy_hold_sharpe_ratio")] for v in m.versions])
+            table(
+                f"{m.agent_type}: champion v{fmt(m.champion)}, challenger v{fmt(m.challenger)}",
+                ["version", "aliases", "validation", "created", "test accuracy", "test sharpe", "buy&hold sharpe"],
+                [
+                    [
+                        str(v.version),
+                        ", ".join(v.aliases) or "-",
+                        styled(v.validation),
+                        v.created_at,
+                        v.metrics.get("test_accuracy"),
+                        v.metrics.get("test_sharpe_ratio"),
+                        v.metrics.get("test_buy_hold_sharpe_ratio"),
+                    ]
+                    for v in m.versions
+                ],
+            )
 
     emit(as_json, rows, render)
 
@@ -98,52 +120,104 @@ def runs(
     with user_errors():
         settings = ready_settings()
         rows = list_runs(settings, agent=agent, status=status, limit=limit)
-    emit(as_json, rows, lambda: table(
-        "Model runs", ["id", "agent", "status", "deployment", "version", "trigger", "by", "created", "sharpe", "reason"],
-        [[str(r.id), r.agent_type, styled(r.status), styled(r.deployment_status), fmt(r.model_version), r.trigger,
-          r.requested_by, r.created_at, r.metrics.get("test_sharpe_ratio"), (r.error or "")[:80]] for r in rows]))
+    emit(
+        as_json,
+        rows,
+        lambda: table(
+            "Model runs",
+            ["id", "agent", "status", "deployment", "version", "trigger", "by", "created", "sharpe", "reason"],
+            [
+                [
+                    str(r.id),
+                    r.agent_type,
+                    styled(r.status),
+                    styled(r.deployment_status),
+                    fmt(r.model_version),
+                    r.trigger,
+                    r.requested_by,
+                    r.created_at,
+                    r.metrics.get("test_sharpe_ratio"),
+                    (r.error or "")[:80],
+                ]
+                for r in rows
+            ],
+        ),
+    )
 
 
 @app.command("promote")
-def promote(agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
-            version: int = typer.Option(..., "--version", "-v", help="Model version to make champion"),
-            reason: str = typer.Option("manual promotion", help="Why (kept in the deployment history)"),
-            as_json: bool = JSON_OPTION) -> None:
+def promote(
+    agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
+    version: int = typer.Option(..., "--version", "-v", help="Model version to make champion"),
+    reason: str = typer.Option("manual promotion", help="Why (kept in the deployment history)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Make a model version the champion."""
     from mlops.pipeline.deployments import promote as do_promote
 
     with user_errors():
         settings = ready_settings()
         record = do_promote(settings, agent=agent, version=version, actor=current_user(), reason=reason)
-    emit(as_json, record, lambda: console.print(
-        f"{agent}: champion v{fmt(record.from_version)} → [green]v{record.to_version}[/green]"))
+    emit(
+        as_json,
+        record,
+        lambda: console.print(f"{agent}: champion v{fmt(record.from_version)} → [green]v{record.to_version}[/green]"),
+    )
 
 
 @app.command("rollback")
-def rollback(agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
-             to_version: int = typer.Option(None, "--to-version", help="Default: the previous champion"),
-             reason: str = typer.Option("", help="Why (kept in the deployment history)"),
-             as_json: bool = JSON_OPTION) -> None:
+def rollback(
+    agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
+    to_version: int = typer.Option(None, "--to-version", help="Default: the previous champion"),
+    reason: str = typer.Option("", help="Why (kept in the deployment history)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Move the champion back to the previous champion (or a named version) in one step."""
     from mlops.pipeline.deployments import rollback as do_rollback
 
     with user_errors():
         settings = ready_settings()
         record = do_rollback(settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason)
-    emit(as_json, record, lambda: console.print(
-        f"{agent}: champion v{fmt(record.from_version)} → [yellow]v{record.to_version}[/yellow] (rollback)"))
+    emit(
+        as_json,
+        record,
+        lambda: console.print(
+            f"{agent}: champion v{fmt(record.from_version)} → [yellow]v{record.to_version}[/yellow] (rollback)"
+        ),
+    )
 
 
 @app.command("deployments")
-def deployments(agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
-                limit: int = typer.Option(20, min=1, max=1000), as_json: bool = JSON_OPTION) -> None:
+def deployments(
+    agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),
+    limit: int = typer.Option(20, min=1, max=1000),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Alias change history: who moved which alias, from which version to which, and why."""
     from mlops.pipeline.deployments import list_deployments
 
     with user_errors():
         settings = ready_settings()
         rows = list_deployments(settings, agent, limit)
-    emit(as_json, rows, lambda: table(
-        "Deployments", ["id", "agent", "alias", "action", "from", "to", "by", "when", "reason"],
-        [[str(r.id), r.agent_type, r.alias, styled(r.action), fmt(r.from_version), str(r.to_version), r.actor,
-          r.created_at, r.reason[:70]] for r in rows]))
+    emit(
+        as_json,
+        rows,
+        lambda: table(
+            "Deployments",
+            ["id", "agent", "alias", "action", "from", "to", "by", "when", "reason"],
+            [
+                [
+                    str(r.id),
+                    r.agent_type,
+                    r.alias,
+                    styled(r.action),
+                    fmt(r.from_version),
+                    str(r.to_version),
+                    r.actor,
+                    r.created_at,
+                    r.reason[:70],
+                ]
+                for r in rows
+            ],
+        ),
+    )

@@ -9,8 +9,7 @@ import typer
 from mlops.cli.common import JSON_OPTION, ready_settings
 from mlops.cli.output import console, emit, fmt, table, user_errors
 
-app = typer.Typer(help="Market data: import CSV/Parquet, generate the synthetic market, status.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Market data: import CSV/Parquet, generate the synthetic market, status.", no_args_is_help=True)
 
 
 def _print_import(result: object) -> None:
@@ -23,7 +22,9 @@ def _print_import(result: object) -> None:
 
 @app.command("import")
 def import_file(
-    file: Path = typer.Argument(..., help="CSV or Parquet with a Date/Datetime column and Open, High, Low, Close, Volume"),
+    file: Path = typer.Argument(
+        ..., help="CSV or Parquet with a Date/Datetime column and Open, High, Low, Close, Volume"
+    ),
     symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol to store the bars under"),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -52,8 +53,16 @@ def generate(
 
     with user_errors():
         settings = ready_settings()
-        result = generate_market(settings, symbol=symbol, n_bars=bars, seed=seed, regime=regime, append=append,
-                                 replace=replace, interval=interval)
+        result = generate_market(
+            settings,
+            symbol=symbol,
+            n_bars=bars,
+            seed=seed,
+            regime=regime,
+            append=append,
+            replace=replace,
+            interval=interval,
+        )
     emit(as_json, result, lambda: _print_import(result))
 
 
@@ -65,5 +74,12 @@ def status(as_json: bool = JSON_OPTION) -> None:
     with user_errors():
         settings = ready_settings()
         rows = bars_status(settings.app_db_url)
-    emit(as_json, rows, lambda: table("Market bars", ["symbol", "bars", "first", "last", "sources"],
-                                      [[r.symbol, str(r.bars), r.first_ts, r.last_ts, r.sources] for r in rows]))
+    emit(
+        as_json,
+        rows,
+        lambda: table(
+            "Market bars",
+            ["symbol", "bars", "first", "last", "sources"],
+            [[r.symbol, str(r.bars), r.first_ts, r.last_ts, r.sources] for r in rows],
+        ),
+    )

@@ -11,7 +11,9 @@ app = typer.Typer(help="App database: migrations and status.", no_args_is_help=T
 
 
 @app.command("upgrade")
-def upgrade(revision: str = typer.Option("head", help="Alembic revision to migrate to"), as_json: bool = JSON_OPTION) -> None:
+def upgrade(
+    revision: str = typer.Option("head", help="Alembic revision to migrate to"), as_json: bool = JSON_OPTION
+) -> None:
     """Apply the app database's Alembic migrations (creates the database if needed)."""
     from mlops.db import upgrade_database
     from mlops.settings import get_settings
@@ -20,8 +22,11 @@ def upgrade(revision: str = typer.Option("head", help="Alembic revision to migra
         settings = get_settings()
         settings.home.mkdir(parents=True, exist_ok=True)
         rev = upgrade_database(settings.app_db_url, revision)
-    emit(as_json, {"database": settings.app_db_url, "revision": rev},
-         lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({settings.app_db_url})"))
+    emit(
+        as_json,
+        {"database": settings.app_db_url, "revision": rev},
+        lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({settings.app_db_url})"),
+    )
 
 
 @app.command("status")
@@ -32,6 +37,16 @@ def status(as_json: bool = JSON_OPTION) -> None:
 
     with user_errors():
         s = get_settings()
-        info = {"skippy_home": str(s.home), "database": s.app_db_url, "revision": current_revision(s.app_db_url),
-                "mlflow_tracking_uri": s.tracking_uri, "optuna_storage": s.optuna_storage}
-    emit(as_json, info, lambda: [console.print(f"{k:>20}: {v}") for k, v in info.items()])
+        info = {
+            "skippy_home": str(s.home),
+            "database": s.app_db_url,
+            "revision": current_revision(s.app_db_url),
+            "mlflow_tracking_uri": s.tracking_uri,
+            "optuna_storage": s.optuna_storage,
+        }
+
+    def render() -> None:
+        for key, value in info.items():
+            console.print(f"{key:>20}: {value}")
+
+    emit(as_json, info, render)

@@ -17,9 +17,17 @@ from rich.table import Table
 console = Console()
 err_console = Console(stderr=True)
 
-STATUS_STYLE = {"succeeded": "green", "promoted": "green", "champion": "green", "passed": "green",
-                "challenger": "cyan", "running": "yellow", "queued": "yellow", "rejected": "magenta",
-                "failed": "red"}
+STATUS_STYLE = {
+    "succeeded": "green",
+    "promoted": "green",
+    "champion": "green",
+    "passed": "green",
+    "challenger": "cyan",
+    "running": "yellow",
+    "queued": "yellow",
+    "rejected": "magenta",
+    "failed": "red",
+}
 
 
 def to_jsonable(value: Any) -> Any:

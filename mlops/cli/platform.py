@@ -14,8 +14,20 @@ from mlops.settings import AGENTS
 
 
 def mlflow_ui_command(tracking_uri: str, artifact_root: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
-            "--default-artifact-root", artifact_root, "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking_uri,
+        "--default-artifact-root",
+        artifact_root,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def run_up(*, ui: bool, port: int, retrain_agents: bool, as_json: bool) -> None:
@@ -41,18 +53,58 @@ def run_up(*, ui: bool, port: int, retrain_agents: bool, as_json: bool) -> None:
         models = list_models(settings)
     ui_command = mlflow_ui_command(settings.tracking_uri, settings.artifact_root.as_uri(), port)
     if as_json:
-        print_json({"seeded": seeded, "retrains": results, "models": models,
-                    "mlflow_ui": f"http://127.0.0.1:{port}", "mlflow_ui_command": " ".join(ui_command[1:])})
+        print_json(
+            {
+                "seeded": seeded,
+                "retrains": results,
+                "models": models,
+                "mlflow_ui": f"http://127.0.0.1:{port}",
+                "mlflow_ui_command": " ".join(ui_command[1:]),
+            }
+        )
     else:
         if results:
-            table("Retrains", ["agent", "run", "status", "deployment", "version", "test sharpe", "reason"],
-                  [[r.agent_type, str(r.model_run_id), styled(r.status), styled(r.deployment_status),
-                    str(r.model_version), r.metrics.get("sharpe_ratio"), r.reason[:90]] for r in results])
-        table("Deployed models", ["agent", "champion", "challenger", "load with"],
-              [[m.agent_type, f"v{m.champion}" if m.champion else "-", f"v{m.challenger}" if m.challenger else "-",
-                f"mlflow.pyfunc.load_model('{m.model_uri}')" if m.model_uri else "-"] for m in models])
-        console.print(f"MLflow tracking URI: {settings.tracking_uri}")
-        console.print(f"MLflow UI: http://127.0.0.1:{port}  (or: {' '.join(['mlflow', *ui_command[3:]])})")
+            table(
+                "Retrains",
+                ["agent", "run", "status", "deployment", "version", "test accuracy", "test sharpe", "buy&hold sharpe"],
+                [
+                    [
+                        r.agent_type,
+                        str(r.model_run_id),
+                        styled(r.status),
+                        styled(r.deployment_status),
+                        str(r.model_version),
+                        r.metrics.get("accuracy"),
+                        r.metrics.get("sharpe_ratio"),
+                        r.metrics.get("buy_hold_sharpe_ratio"),
+                    ]
+                    for r in results
+                ],
+            )
+            for r in results:
+                console.print(f"  {r.agent_type}: {r.reason}", highlight=False)
+        table(
+            "Deployed models",
+            ["agent", "champion", "challenger", "model URI"],
+            [
+                [
+                    m.agent_type,
+                    f"v{m.champion}" if m.champion else "-",
+                    f"v{m.challenger}" if m.challenger else "-",
+                    m.model_uri or "-",
+                ]
+                for m in models
+            ],
+        )
+        console.print(f"MLflow tracking URI: {settings.tracking_uri}", highlight=False)
+        console.print(
+            "load a model: MLFLOW_TRACKING_URI=<that URI>, then "
+            "mlflow.pyfunc.load_model('models:/market_insight@champion')",
+            highlight=False,
+        )
+        console.print(
+            f"MLflow UI: http://127.0.0.1:{port}  (by hand: {' '.join(['mlflow', *ui_command[3:]])})", highlight=False
+        )
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
     if ui:

@@ -92,9 +92,7 @@ class Splits:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
 
-def chronological_splits(
-    n_rows: int, purge: int, train_share: float = 0.70, validation_share: float = 0.15
-) -> Splits:
+def chronological_splits(n_rows: int, purge: int, train_share: float = 0.70, validation_share: float = 0.15) -> Splits:
     """Positional indices for train / validation / test, in time order, `purge` rows dropped
     between consecutive splits so that labels of one split never see bars of the next."""
     usable = n_rows - 2 * purge

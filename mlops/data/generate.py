@@ -28,15 +28,23 @@ def generate_market(
     db = settings.app_db_url
     last = last_bar_time(db, symbol)
     if last is not None and not (append or replace):
-        raise ConflictError(f"{symbol} already has {count_bars(db, symbol)} bars: pass --append to add bars "
-                            "after them or --replace to start over")
+        raise ConflictError(
+            f"{symbol} already has {count_bars(db, symbol)} bars: pass --append to add bars "
+            "after them or --replace to start over"
+        )
     if replace:
         delete_symbol(db, symbol)
         last = None
     if last is not None:
         seed = seed + count_bars(db, symbol)
-        bars = generate_bars(n_bars, seed=seed, start=next_start(pd.Timestamp(last[0]), interval),
-                             start_price=last[1], regime=regime, interval=interval)
+        bars = generate_bars(
+            n_bars,
+            seed=seed,
+            start=next_start(pd.Timestamp(last[0]), interval),
+            start_price=last[1],
+            regime=regime,
+            interval=interval,
+        )
     else:
         bars = generate_bars(n_bars, seed=seed, start=start, regime=regime, interval=interval)
     label = f"synthetic:{regime or 'switching'}"

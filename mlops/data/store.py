@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from mlops.data.validation import OHLCV, normalise_bars, read_bars_file
 from mlops.db import session_scope
@@ -69,7 +69,9 @@ def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> Im
         for ts, row in wanted.items():
             bar = existing.get(ts)
             if bar is None:
-                new_rows.append(dict(zip(OHLCV, map(float, row), strict=True)) | {"symbol": symbol, "ts": ts, "source": source})
+                new_rows.append(
+                    dict(zip(OHLCV, map(float, row), strict=True)) | {"symbol": symbol, "ts": ts, "source": source}
+                )
             elif np.allclose([bar.open, bar.high, bar.low, bar.close, bar.volume], row, rtol=1e-12, atol=0):
                 unchanged += 1
             else:
@@ -77,7 +79,7 @@ def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> Im
                 bar.source = source
                 updated += 1
         if new_rows:
-            session.execute(MarketBar.__table__.insert(), new_rows)
+            session.execute(insert(MarketBar), new_rows)
             inserted = len(new_rows)
     return ImportResult(symbol, inserted, updated, unchanged, min(wanted), max(wanted))
 
@@ -128,7 +130,10 @@ def last_bar_time(db_url: str, symbol: str) -> tuple[datetime, float] | None:
     """Timestamp and close of the newest bar of `symbol`, or None."""
     with session_scope(db_url) as session:
         row = session.execute(
-            select(MarketBar.ts, MarketBar.close).where(MarketBar.symbol == symbol).order_by(MarketBar.ts.desc()).limit(1)
+            select(MarketBar.ts, MarketBar.close)
+            .where(MarketBar.symbol == symbol)
+            .order_by(MarketBar.ts.desc())
+            .limit(1)
         ).first()
     return (as_utc(row[0]), float(row[1])) if row else None
 

@@ -31,7 +31,7 @@ def read_bars_file(path: Path) -> pd.DataFrame:
     raise DataValidationError(str(path), [f"unsupported file type {suffix!r}: use .csv or .parquet"])
 
 
-def _row_label(position: int, csv_rows: bool) -> str:
+def _row_label(position: int | np.integer, csv_rows: bool) -> str:
     # CSV line numbers: header is line 1, first data row is line 2.
     return f"line {position + 2}" if csv_rows else f"row {position}"
 
@@ -85,9 +85,7 @@ def normalise_bars(raw: pd.DataFrame, source: str, csv_rows: bool = True) -> pd.
     for pos in np.flatnonzero(values["volume"] < 0):
         problems.append(f"{_row_label(pos, csv_rows)}: Volume must be >= 0, got {values['volume'][pos]}")
     for pos in np.flatnonzero(values["high"] < values["low"]):
-        problems.append(
-            f"{_row_label(pos, csv_rows)}: High {values['high'][pos]} is below Low {values['low'][pos]}"
-        )
+        problems.append(f"{_row_label(pos, csv_rows)}: High {values['high'][pos]} is below Low {values['low'][pos]}")
     valid_dates = dates.dropna()
     duplicated = valid_dates[valid_dates.duplicated(keep=False)]
     for ts, group in duplicated.groupby(duplicated):

@@ -29,9 +29,7 @@ def ensure_database(url: str) -> None:
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
-            ).first()
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}).first()
             if not exists:
                 conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     finally:

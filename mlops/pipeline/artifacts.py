@@ -28,8 +28,12 @@ def write_equity_plot(path: Path, agent: TrainedAgent, data: Dataset) -> None:
     index = data.features.index[data.splits.test]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=90)
     ax.plot(index, agent.test_equity, label=f"{agent.agent} (Sharpe {agent.test['sharpe_ratio']:.2f})")
-    ax.plot(index, agent.test_buy_hold_equity, label=f"buy & hold (Sharpe {agent.test['buy_hold_sharpe_ratio']:.2f})",
-            alpha=0.7)
+    ax.plot(
+        index,
+        agent.test_buy_hold_equity,
+        label=f"buy & hold (Sharpe {agent.test['buy_hold_sharpe_ratio']:.2f})",
+        alpha=0.7,
+    )
     ax.set_title(f"{agent.agent}: equity on the held-out test window, net of costs")
     ax.set_ylabel("equity (start = 1)")
     ax.grid(alpha=0.3)
@@ -40,20 +44,31 @@ def write_equity_plot(path: Path, agent: TrainedAgent, data: Dataset) -> None:
     plt.close(fig)
 
 
-def write_artifacts(folder: Path, agent: TrainedAgent, data: Dataset, quality: QualityReport,
-                    decision: ValidationDecision) -> None:
-    _json(folder / "feature_importance.json",
-          [{"feature": f, "importance": m, "std": s, "rank": i + 1} for i, (f, m, s) in enumerate(agent.importance)])
+def write_artifacts(
+    folder: Path, agent: TrainedAgent, data: Dataset, quality: QualityReport, decision: ValidationDecision
+) -> None:
+    _json(
+        folder / "feature_importance.json",
+        [{"feature": f, "importance": m, "std": s, "rank": i + 1} for i, (f, m, s) in enumerate(agent.importance)],
+    )
     _json(folder / "data_quality.json", asdict(quality))
     test = agent.test
-    _json(folder / "confusion_matrix.json", {
-        "split": "test",
-        "labels": ["negative", "positive"],
-        "matrix": [[test["tn"], test["fp"]], [test["fn"], test["tp"]]],
-    })
+    _json(
+        folder / "confusion_matrix.json",
+        {
+            "split": "test",
+            "labels": ["negative", "positive"],
+            "matrix": [[test["tn"], test["fp"]], [test["fn"], test["tp"]]],
+        },
+    )
     _json(folder / "validation.json", asdict(decision))
     windows = {p: [str(t) for t in w] if (w := data.window(p)) else None for p in ("train", "validation", "test")}
     _json(folder / "windows.json", windows | {"label_cut": data.label_cut, "periods_per_year": data.periods_per_year})
-    np.savetxt(folder / "test_equity.csv", np.column_stack([agent.test_equity, agent.test_buy_hold_equity]),
-               delimiter=",", header="agent,buy_hold", comments="")
+    np.savetxt(
+        folder / "test_equity.csv",
+        np.column_stack([agent.test_equity, agent.test_buy_hold_equity]),
+        delimiter=",",
+        header="agent,buy_hold",
+        comments="",
+    )
     write_equity_plot(folder / "equity_curve.png", agent, data)

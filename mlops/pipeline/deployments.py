@@ -36,8 +36,18 @@ class DeploymentRecord:
 
 
 def _record(row: ModelDeployment) -> DeploymentRecord:
-    return DeploymentRecord(row.id, row.agent_type, row.alias, row.action, row.from_version, row.to_version,
-                            row.actor, row.reason, row.created_at, row.model_run_id)
+    return DeploymentRecord(
+        row.id,
+        row.agent_type,
+        row.alias,
+        row.action,
+        row.from_version,
+        row.to_version,
+        row.actor,
+        row.reason,
+        row.created_at,
+        row.model_run_id,
+    )
 
 
 def move_alias(
@@ -57,19 +67,41 @@ def move_alias(
     previous = registry.alias_version(settings, agent, alias)
     registry.set_alias(settings, agent, alias, version)
     with session_scope(settings.app_db_url) as session:
-        row = ModelDeployment(agent_type=agent, alias=alias, action=action, from_version=previous,
-                              to_version=version, actor=actor, reason=reason, metrics=metrics or {},
-                              model_run_id=model_run_id)
+        row = ModelDeployment(
+            agent_type=agent,
+            alias=alias,
+            action=action,
+            from_version=previous,
+            to_version=version,
+            actor=actor,
+            reason=reason,
+            metrics=metrics or {},
+            model_run_id=model_run_id,
+        )
         session.add(row)
         session.flush()
         record = _record(row)
-    log.info(f"{alias} of {agent} moved", agent_type=agent, model_version=version,
-             deployment_status=action, from_version=previous, actor=actor)
+    log.info(
+        f"{alias} of {agent} moved",
+        agent_type=agent,
+        model_version=version,
+        deployment_status=action,
+        from_version=previous,
+        actor=actor,
+    )
     return record
 
 
-def promote(settings: Settings, *, agent: str, version: int, actor: str, reason: str = "manual promotion",
-            model_run_id: int | None = None, metrics: dict[str, Any] | None = None) -> DeploymentRecord:
+def promote(
+    settings: Settings,
+    *,
+    agent: str,
+    version: int,
+    actor: str,
+    reason: str = "manual promotion",
+    model_run_id: int | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> DeploymentRecord:
     """Make `version` the champion. The challenger alias is cleared if it pointed to that version."""
     from tracking import registry
 
@@ -79,8 +111,17 @@ def promote(settings: Settings, *, agent: str, version: int, actor: str, reason:
     current = registry.alias_version(settings, agent, registry.CHAMPION)
     if current == version:
         raise InvalidRequestError(f"{agent} v{version} is already the champion")
-    record = move_alias(settings, agent=agent, alias=registry.CHAMPION, version=version, action="promote",
-                        actor=actor, reason=reason, metrics=metrics, model_run_id=model_run_id)
+    record = move_alias(
+        settings,
+        agent=agent,
+        alias=registry.CHAMPION,
+        version=version,
+        action="promote",
+        actor=actor,
+        reason=reason,
+        metrics=metrics,
+        model_run_id=model_run_id,
+    )
     if registry.alias_version(settings, agent, registry.CHALLENGER) == version:
         registry.delete_alias(settings, agent, registry.CHALLENGER)
     return record
@@ -103,8 +144,9 @@ def previous_champion(settings: Settings, agent: str) -> int | None:
     return None
 
 
-def rollback(settings: Settings, *, agent: str, actor: str, to_version: int | None = None,
-             reason: str = "") -> DeploymentRecord:
+def rollback(
+    settings: Settings, *, agent: str, actor: str, to_version: int | None = None, reason: str = ""
+) -> DeploymentRecord:
     """Move `champion` back to the previous champion (or to `to_version`) in one step."""
     from tracking import registry
 
@@ -119,8 +161,15 @@ def rollback(settings: Settings, *, agent: str, actor: str, to_version: int | No
         raise NotFoundError(f"{agent} has no model version {target}")
     if target == current:
         raise InvalidRequestError(f"{agent} v{target} is already the champion")
-    return move_alias(settings, agent=agent, alias=registry.CHAMPION, version=target, action="rollback",
-                      actor=actor, reason=reason or f"rollback from v{current}")
+    return move_alias(
+        settings,
+        agent=agent,
+        alias=registry.CHAMPION,
+        version=target,
+        action="rollback",
+        actor=actor,
+        reason=reason or f"rollback from v{current}",
+    )
 
 
 def list_deployments(settings: Settings, agent: str | None = None, limit: int = 50) -> list[DeploymentRecord]:

@@ -51,8 +51,13 @@ def check_quality(data: Dataset, settings: Settings) -> QualityReport:
     return QualityReport(
         passed=not problems,
         problems=problems,
-        checks={"sizes": sizes, "positive_share": shares, "bars": data.n_bars,
-                "non_finite_rows": data.n_non_finite, "duplicate_timestamps": data.n_duplicate_ts,
-                "min_training_samples": settings.min_training_samples},
+        checks={
+            "sizes": sizes,
+            "positive_share": shares,
+            "bars": data.n_bars,
+            "non_finite_rows": data.n_non_finite,
+            "duplicate_timestamps": data.n_duplicate_ts,
+            "min_training_samples": settings.min_training_samples,
+        },
         positive_share=shares.get("train"),
     )

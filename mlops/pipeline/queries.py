@@ -34,13 +34,33 @@ class RunRecord:
 
 
 def _run(row: ModelRun) -> RunRecord:
-    return RunRecord(row.id, row.agent_type, row.status, row.trigger, row.requested_by, row.symbol,
-                     row.model_version, row.deployment_status, row.mlflow_run_id, dict(row.metrics or {}),
-                     dict(row.hyperparameters or {}), row.error, row.created_at, row.finished_at)
+    return RunRecord(
+        row.id,
+        row.agent_type,
+        row.status,
+        row.trigger,
+        row.requested_by,
+        row.symbol,
+        row.model_version,
+        row.deployment_status,
+        row.mlflow_run_id,
+        dict(row.metrics or {}),
+        dict(row.hyperparameters or {}),
+        row.error,
+        row.created_at,
+        row.finished_at,
+    )
 
 
-def list_runs(settings: Settings, *, agent: str | None = None, status: str | None = None,
-              trigger: str | None = None, limit: int = 50, offset: int = 0) -> list[RunRecord]:
+def list_runs(
+    settings: Settings,
+    *,
+    agent: str | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[RunRecord]:
     query = select(ModelRun).order_by(ModelRun.id.desc()).limit(limit).offset(offset)
     if agent:
         get_spec(agent)
@@ -97,9 +117,14 @@ def list_models(settings: Settings, agent: str | None = None, limit: int = 5) ->
         metrics = _metrics_by_version(settings, name)
         summaries = [
             # search_model_versions does not return aliases: take them from the alias lookups.
-            ModelVersionSummary(v.version, tuple(a for a, at in (("champion", champion), ("challenger", challenger))
-                                                 if at == v.version),
-                                v.tags.get("validation", "?"), v.created_at, v.run_id, metrics.get(v.version, {}))
+            ModelVersionSummary(
+                v.version,
+                tuple(a for a, at in (("champion", champion), ("challenger", challenger)) if at == v.version),
+                v.tags.get("validation", "?"),
+                v.created_at,
+                v.run_id,
+                metrics.get(v.version, {}),
+            )
             for v in sorted(versions, key=lambda v: v.version, reverse=True)
         ]
         uri = f"models:/{name}@champion" if champion is not None else None
@@ -110,7 +135,8 @@ def list_models(settings: Settings, agent: str | None = None, limit: int = 5) ->
 def _metrics_by_version(settings: Settings, agent: str) -> dict[int, dict[str, float]]:
     with session_scope(settings.app_db_url) as session:
         rows = session.execute(
-            select(ModelRun.model_version, ModelRun.metrics)
-            .where(ModelRun.agent_type == agent, ModelRun.model_version.is_not(None))
+            select(ModelRun.model_version, ModelRun.metrics).where(
+                ModelRun.agent_type == agent, ModelRun.model_version.is_not(None)
+            )
         ).all()
     return {int(v): dict(m or {}) for v, m in rows}

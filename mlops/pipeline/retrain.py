@@ -7,7 +7,7 @@ version → app DB records → alias moves (last, so a crash never half-deploys)
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,20 @@ from mlops.pipeline.locks import release_lock, start_locked_run
 from mlops.pipeline.quality import QualityReport, check_quality
 from mlops.pipeline.validation import ValidationDecision, decide
 from mlops.settings import Settings
+from mlops.timing import PhaseTimer
 
 log = get_logger(__name__)
-REPORTED = ("accuracy", "precision", "recall", "f1", "sharpe_ratio", "max_drawdown", "turnover",
-            "buy_hold_sharpe_ratio", "total_return")
+REPORTED = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "sharpe_ratio",
+    "max_drawdown",
+    "turnover",
+    "buy_hold_sharpe_ratio",
+    "total_return",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class RetrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     champion_version: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 def retrain(
@@ -62,23 +73,42 @@ def retrain(
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
     symbol = symbol or settings.symbol
-    run_id = start_locked_run(settings, ModelRun(agent_type=agent, trigger=trigger, requested_by=requested_by,
-                                                 symbol=symbol, hyperparameters=hp.model_dump()))
+    run_id = start_locked_run(
+        settings,
+        ModelRun(
+            agent_type=agent, trigger=trigger, requested_by=requested_by, symbol=symbol, hyperparameters=hp.model_dump()
+        ),
+    )
     log.info("retrain started", agent_type=agent, model_run_id=run_id, symbol=symbol, trigger=trigger)
     mlflow_run_id: str | None = None
+    timer = PhaseTimer()
     try:
-        data = build_dataset(load_bars(settings.app_db_url, symbol), spec, hp)
-        quality = check_quality(data, settings)
-        _record_quality(settings, run_id, agent, symbol, data, quality)
+        with timer.phase("data"):
+            data = build_dataset(load_bars(settings.app_db_url, symbol), spec, hp)
+            quality = check_quality(data, settings)
+            _record_quality(settings, run_id, agent, symbol, data, quality)
         if not quality.passed:
             raise DataQualityError("data quality gate failed: " + "; ".join(quality.problems))
-        mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by)
-        trained = train_agent(spec, hp, data, seed=settings.seed, patience=settings.early_stopping_patience,
-                              cost_bps=settings.transaction_cost_bps, divergence_factor=settings.divergence_factor)
-        decision = validate_against_champion(settings, spec, trained, data)
-        version = _log_and_register(settings, spec, trained, data, quality, decision, mlflow_run_id, run_id)
-        _record_training(settings, run_id, agent, version, trained, data)
-        return _deploy(settings, spec, run_id, version, trained, decision, mlflow_run_id, requested_by)
+        with timer.phase("mlflow_logging"):
+            mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by)
+        with timer.phase("training"):
+            trained = train_agent(
+                spec,
+                hp,
+                data,
+                seed=settings.seed,
+                patience=settings.early_stopping_patience,
+                cost_bps=settings.transaction_cost_bps,
+                divergence_factor=settings.divergence_factor,
+            )
+        with timer.phase("validation"):
+            decision = validate_against_champion(settings, spec, trained, data)
+        version = _log_and_register(settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer)
+        with timer.phase("app_db"):
+            _record_training(settings, run_id, agent, version, trained, data)
+        with timer.phase("deployment"):
+            result = _deploy(settings, spec, run_id, version, trained, decision, mlflow_run_id, requested_by)
+        return replace(result, timings=timer.seconds)
     except DataQualityError as exc:
         return _finish_unsuccessful(settings, run_id, agent, "rejected", str(exc), mlflow_run_id)
     except SkippyError as exc:
@@ -88,8 +118,9 @@ def retrain(
         return _finish_unsuccessful(settings, run_id, agent, "failed", f"{type(exc).__name__}: {exc}", mlflow_run_id)
 
 
-def validate_against_champion(settings: Settings, spec: AgentSpec, trained: TrainedAgent,
-                              data: Dataset) -> ValidationDecision:
+def validate_against_champion(
+    settings: Settings, spec: AgentSpec, trained: TrainedAgent, data: Dataset
+) -> ValidationDecision:
     """Re-score the current champion on the candidate's held-out window and decide."""
     from tracking import registry
     from tracking.runs import run_params
@@ -105,25 +136,39 @@ def validate_against_champion(settings: Settings, spec: AgentSpec, trained: Trai
         p = np.asarray(model.predict(data.features.iloc[test]), dtype=float)
     except Exception as exc:
         return ValidationDecision(False, f"could not re-score champion v{champion}: {exc}", champion)
-    champion_metrics = score(spec, champion_hp, p, data.y[test], data.next_returns[test], data.periods_per_year,
-                             settings.transaction_cost_bps)
+    champion_metrics = score(
+        spec,
+        champion_hp,
+        p,
+        data.y[test],
+        data.next_returns[test],
+        data.periods_per_year,
+        settings.transaction_cost_bps,
+    )
     return decide(trained.test, settings, champion_metrics, champion)
 
 
 def _champion_hyperparameters(spec: AgentSpec, params: dict[str, str]) -> Hyperparameters:
-    known = {k: float(v) if "." in v or "e" in v else int(v) for k, v in params.items()
-             if k in Hyperparameters.model_fields}
+    known = {
+        k: float(v) if "." in v or "e" in v else int(v) for k, v in params.items() if k in Hyperparameters.model_fields
+    }
     return spec.hyperparameters(known)
 
 
-def _start_mlflow_run(settings: Settings, spec: AgentSpec, run_id: int, symbol: str, trigger: str,
-                      requested_by: str) -> str:
+def _start_mlflow_run(
+    settings: Settings, spec: AgentSpec, run_id: int, symbol: str, trigger: str, requested_by: str
+) -> str:
     from tracking.client import ensure_experiment
     from tracking.runs import adopt_launcher_run, start_run
 
     experiment_id = ensure_experiment(settings, spec.name)
-    tags = {"skippy.agent": spec.name, "skippy.model_run_id": str(run_id), "skippy.trigger": trigger,
-            "skippy.symbol": symbol, "mlflow.user": requested_by}
+    tags = {
+        "skippy.agent": spec.name,
+        "skippy.model_run_id": str(run_id),
+        "skippy.trigger": trigger,
+        "skippy.symbol": symbol,
+        "mlflow.user": requested_by,
+    }
     # Launched by `mlflow run ... --experiment-name <agent>`: log into the project's run, not a second one.
     mlflow_run_id = adopt_launcher_run(settings, experiment_id, tags)
     if mlflow_run_id is None:
@@ -134,42 +179,83 @@ def _start_mlflow_run(settings: Settings, spec: AgentSpec, run_id: int, symbol: 
     return mlflow_run_id
 
 
-def _log_and_register(settings: Settings, spec: AgentSpec, trained: TrainedAgent, data: Dataset,
-                      quality: QualityReport, decision: ValidationDecision, mlflow_run_id: str, run_id: int) -> int:
+def _log_and_register(
+    settings: Settings,
+    spec: AgentSpec,
+    trained: TrainedAgent,
+    data: Dataset,
+    quality: QualityReport,
+    decision: ValidationDecision,
+    mlflow_run_id: str,
+    run_id: int,
+    timer: PhaseTimer,
+) -> int:
     from tracking import registry
     from tracking.pyfunc import save_weights
     from tracking.runs import log_artifacts, log_batch, log_pyfunc_model
 
-    metrics = {k: v for k, v in trained.validation.items() if k not in ("tp", "fp", "fn", "tn")}
-    metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in ("tp", "fp", "fn", "tn")}
+    counts = ("tp", "fp", "fn", "tn")
+    metrics = {k: v for k, v in trained.validation.items() if k not in counts}
+    metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in counts}
     metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
     params = trained.hyperparameters.model_dump() | {
-        "horizon": spec.horizon, "seed": settings.seed, "n_features": len(FEATURE_NAMES),
-        "label_cut": data.label_cut, **{f"n_{k}": v for k, v in data.splits.sizes().items()},
+        "horizon": spec.horizon,
+        "seed": settings.seed,
+        "n_features": len(FEATURE_NAMES),
+        "label_cut": data.label_cut,
+        **{f"n_{k}": v for k, v in data.splits.sizes().items()},
     }
-    log_batch(settings, mlflow_run_id, params=params, metrics=metrics,
-              curves={"train_loss": trained.training.train_loss, "val_loss_curve": trained.training.val_loss},
-              tags={"skippy.validation": "passed" if decision.passed else "rejected",
-                    "skippy.validation_reason": decision.reason[:5000]})
+    validation = "passed" if decision.passed else "rejected"
+    with timer.phase("mlflow_logging"):
+        log_batch(
+            settings,
+            mlflow_run_id,
+            params=params,
+            metrics=metrics,
+            curves={"train_loss": trained.training.train_loss, "val_loss_curve": trained.training.val_loss},
+            tags={"skippy.validation": validation, "skippy.validation_reason": decision.reason[:5000]},
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "report").mkdir()
-        write_artifacts(folder / "report", trained, data, quality, decision)
-        log_artifacts(settings, mlflow_run_id, folder / "report")
-        artifacts = save_weights(folder, trained.training.params, trained.standardiser.mean, trained.standardiser.std, {
-            "agent": spec.name, "features": list(FEATURE_NAMES), "horizon": spec.horizon,
-            "hyperparameters": trained.hyperparameters.model_dump(), "label_cut": data.label_cut,
-        })
-        example = data.features.iloc[data.splits.test[:5]].reset_index(drop=True)
-        model_uri = log_pyfunc_model(settings, mlflow_run_id, artifacts=artifacts, input_example=example,
-                                     output_example=trained.predict(example.to_numpy()), model_name="model")
-    return registry.register_version(
-        settings, spec.name, model_uri, mlflow_run_id,
-        tags={"skippy.model_run_id": str(run_id), "validation": "passed" if decision.passed else "rejected",
-              "test_sharpe_ratio": f"{trained.test['sharpe_ratio']:.4f}",
-              "test_accuracy": f"{trained.test['accuracy']:.4f}"},
-        description=decision.reason[:5000],
-    )
+        with timer.phase("artifacts"):
+            write_artifacts(folder / "report", trained, data, quality, decision)
+            meta = {
+                "agent": spec.name,
+                "features": list(FEATURE_NAMES),
+                "horizon": spec.horizon,
+                "hyperparameters": trained.hyperparameters.model_dump(),
+                "label_cut": data.label_cut,
+            }
+            weights = save_weights(
+                folder, trained.training.params, trained.standardiser.mean, trained.standardiser.std, meta
+            )
+            example = data.features.iloc[data.splits.test[:5]].reset_index(drop=True)
+        with timer.phase("mlflow_logging"):
+            log_artifacts(settings, mlflow_run_id, folder / "report")
+        with timer.phase("mlflow_model"):
+            model_uri = log_pyfunc_model(
+                settings,
+                mlflow_run_id,
+                artifacts=weights,
+                input_example=example,
+                output_example=trained.predict(example.to_numpy()),
+                model_name="model",
+            )
+    with timer.phase("registration"):
+        return registry.register_version(
+            settings,
+            spec.name,
+            model_uri,
+            mlflow_run_id,
+            tags={
+                "skippy.model_run_id": str(run_id),
+                "validation": validation,
+                "test_sharpe_ratio": f"{trained.test['sharpe_ratio']:.4f}",
+                "test_accuracy": f"{trained.test['accuracy']:.4f}",
+            },
+            description=decision.reason[:5000],
+        )
 
 
 def _window_bounds(data: Dataset, part: str) -> tuple[datetime | None, datetime | None]:
@@ -179,41 +265,84 @@ def _window_bounds(data: Dataset, part: str) -> tuple[datetime | None, datetime 
     return pd.Timestamp(window[0]).to_pydatetime(), pd.Timestamp(window[1]).to_pydatetime()
 
 
-def _record_quality(settings: Settings, run_id: int, agent: str, symbol: str, data: Dataset,
-                    quality: QualityReport) -> None:
+def _record_quality(
+    settings: Settings, run_id: int, agent: str, symbol: str, data: Dataset, quality: QualityReport
+) -> None:
     sizes = data.splits.sizes()
     with session_scope(settings.app_db_url) as session:
-        session.add(TrainingDataQuality(
-            model_run_id=run_id, agent_type=agent, symbol=symbol, n_bars=data.n_bars, n_train=sizes["train"],
-            n_validation=sizes["validation"], n_test=sizes["test"], n_non_finite=data.n_non_finite,
-            n_duplicate_ts=data.n_duplicate_ts, positive_share=quality.positive_share, passed=quality.passed,
-            problems=quality.problems, checks=quality.checks,
-        ))
+        session.add(
+            TrainingDataQuality(
+                model_run_id=run_id,
+                agent_type=agent,
+                symbol=symbol,
+                n_bars=data.n_bars,
+                n_train=sizes["train"],
+                n_validation=sizes["validation"],
+                n_test=sizes["test"],
+                n_non_finite=data.n_non_finite,
+                n_duplicate_ts=data.n_duplicate_ts,
+                positive_share=quality.positive_share,
+                passed=quality.passed,
+                problems=quality.problems,
+                checks=quality.checks,
+            )
+        )
 
 
-def _record_training(settings: Settings, run_id: int, agent: str, version: int, trained: TrainedAgent,
-                     data: Dataset) -> None:
+def _record_training(
+    settings: Settings, run_id: int, agent: str, version: int, trained: TrainedAgent, data: Dataset
+) -> None:
     with session_scope(settings.app_db_url) as session:
         for rank, (feature, importance, std) in enumerate(trained.importance, start=1):
-            session.add(FeatureImportance(agent_type=agent, model_version=version, model_run_id=run_id,
-                                          feature=feature, importance=importance, importance_std=std, rank=rank))
+            session.add(
+                FeatureImportance(
+                    agent_type=agent,
+                    model_version=version,
+                    model_run_id=run_id,
+                    feature=feature,
+                    importance=importance,
+                    importance_std=std,
+                    rank=rank,
+                )
+            )
         for window, metrics in (("validation", trained.validation), ("test", trained.test)):
             start, end = _window_bounds(data, window)
-            session.add(ModelPerformanceHistory(
-                agent_type=agent, model_version=version, model_run_id=run_id, window=window, window_start=start,
-                window_end=end, n_samples=int(metrics["n_samples"]), accuracy=metrics["accuracy"],
-                precision=metrics["precision"], recall=metrics["recall"], f1=metrics["f1"],
-                log_loss=metrics["log_loss"], sharpe_ratio=metrics["sharpe_ratio"],
-                max_drawdown=metrics["max_drawdown"], metrics=metrics,
-            ))
+            session.add(
+                ModelPerformanceHistory(
+                    agent_type=agent,
+                    model_version=version,
+                    model_run_id=run_id,
+                    window=window,
+                    window_start=start,
+                    window_end=end,
+                    n_samples=int(metrics["n_samples"]),
+                    accuracy=metrics["accuracy"],
+                    precision=metrics["precision"],
+                    recall=metrics["recall"],
+                    f1=metrics["f1"],
+                    log_loss=metrics["log_loss"],
+                    sharpe_ratio=metrics["sharpe_ratio"],
+                    max_drawdown=metrics["max_drawdown"],
+                    metrics=metrics,
+                )
+            )
         row = session.get_one(ModelRun, run_id)
         row.model_version = version
         row.metrics = {k: trained.validation[k] for k in (*REPORTED, "val_loss")} | {
-            f"test_{k}": trained.test[k] for k in REPORTED}
+            f"test_{k}": trained.test[k] for k in REPORTED
+        }
 
 
-def _deploy(settings: Settings, spec: AgentSpec, run_id: int, version: int, trained: TrainedAgent,
-            decision: ValidationDecision, mlflow_run_id: str, actor: str) -> RetrainResult:
+def _deploy(
+    settings: Settings,
+    spec: AgentSpec,
+    run_id: int,
+    version: int,
+    trained: TrainedAgent,
+    decision: ValidationDecision,
+    mlflow_run_id: str,
+    actor: str,
+) -> RetrainResult:
     from tracking import registry
     from tracking.runs import end_run, set_tags
 
@@ -222,12 +351,30 @@ def _deploy(settings: Settings, spec: AgentSpec, run_id: int, version: int, trai
         deployment = "rejected"
         status = "rejected"
     else:
-        move_alias(settings, agent=spec.name, alias=registry.CHALLENGER, version=version, action="challenger",
-                   actor=actor, reason=decision.reason, metrics=summary, model_run_id=run_id)
+        move_alias(
+            settings,
+            agent=spec.name,
+            alias=registry.CHALLENGER,
+            version=version,
+            action="challenger",
+            actor=actor,
+            reason=decision.reason,
+            metrics=summary,
+            model_run_id=run_id,
+        )
         deployment = "challenger"
         if settings.promotion_mode == "immediate":
-            move_alias(settings, agent=spec.name, alias=registry.CHAMPION, version=version, action="promote",
-                       actor=actor, reason=decision.reason, metrics=summary, model_run_id=run_id)
+            move_alias(
+                settings,
+                agent=spec.name,
+                alias=registry.CHAMPION,
+                version=version,
+                action="promote",
+                actor=actor,
+                reason=decision.reason,
+                metrics=summary,
+                model_run_id=run_id,
+            )
             registry.delete_alias(settings, spec.name, registry.CHALLENGER)
             deployment = "promoted"
         status = "succeeded"
@@ -239,14 +386,31 @@ def _deploy(settings: Settings, spec: AgentSpec, run_id: int, version: int, trai
         release_lock(session, spec.name, run_id)
     set_tags(settings, mlflow_run_id, {"skippy.status": status, "skippy.deployment_status": deployment})
     end_run(settings, mlflow_run_id, "FINISHED")
-    log.info("retrain finished", agent_type=spec.name, model_version=version, metrics=summary,
-             deployment_status=deployment, model_run_id=run_id, reason=decision.reason)
-    return RetrainResult(run_id, spec.name, status, deployment, version, mlflow_run_id, summary, decision.reason,
-                         decision.champion_version)
+    log.info(
+        "retrain finished",
+        agent_type=spec.name,
+        model_version=version,
+        metrics=summary,
+        deployment_status=deployment,
+        model_run_id=run_id,
+        reason=decision.reason,
+    )
+    return RetrainResult(
+        run_id,
+        spec.name,
+        status,
+        deployment,
+        version,
+        mlflow_run_id,
+        summary,
+        decision.reason,
+        decision.champion_version,
+    )
 
 
-def _finish_unsuccessful(settings: Settings, run_id: int, agent: str, status: str, reason: str,
-                         mlflow_run_id: str | None) -> RetrainResult:
+def _finish_unsuccessful(
+    settings: Settings, run_id: int, agent: str, status: str, reason: str, mlflow_run_id: str | None
+) -> RetrainResult:
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
         row.status, row.error, row.finished_at = status, reason, datetime.now(UTC)
@@ -262,5 +426,6 @@ def _finish_unsuccessful(settings: Settings, run_id: int, agent: str, status: st
         except Exception as exc:
             log.warning("could not close MLflow run", mlflow_run_id=mlflow_run_id, error=str(exc))
     log.warning("retrain " + status, agent_type=agent, model_run_id=run_id, deployment_status=status, reason=reason)
-    return RetrainResult(run_id, agent, status, "rejected" if status == "rejected" else None, version,
-                         mlflow_run_id, {}, reason)
+    return RetrainResult(
+        run_id, agent, status, "rejected" if status == "rejected" else None, version, mlflow_run_id, {}, reason
+    )

@@ -35,8 +35,9 @@ def decide(
     if champion is None:
         checks = {
             "accuracy": _check(candidate["accuracy"], settings.min_accuracy),
-            "sharpe_ratio": _check(candidate["sharpe_ratio"],
-                                   candidate["buy_hold_sharpe_ratio"] - settings.sharpe_tolerance),
+            "sharpe_ratio": _check(
+                candidate["sharpe_ratio"], candidate["buy_hold_sharpe_ratio"] - settings.sharpe_tolerance
+            ),
         }
         against = "absolute minimums (no champion yet)"
     else:
@@ -45,11 +46,10 @@ def decide(
             "sharpe_ratio": _check(candidate["sharpe_ratio"], champion["sharpe_ratio"] - settings.sharpe_tolerance),
         }
         against = f"champion v{champion_version} on the same held-out window"
-    failed = [
-        f"{name} {c['value']:.4f} < required {c['bound']:.4f}" for name, c in checks.items() if not c["passed"]
-    ]
+    failed = [f"{name} {c['value']:.4f} < required {c['bound']:.4f}" for name, c in checks.items() if not c["passed"]]
     if failed:
-        return ValidationDecision(False, f"worse than {against}: " + "; ".join(failed),
-                                  champion_version, champion or {}, checks)
+        return ValidationDecision(
+            False, f"worse than {against}: " + "; ".join(failed), champion_version, champion or {}, checks
+        )
     summary = ", ".join(f"{name} {c['value']:.4f} ≥ {c['bound']:.4f}" for name, c in checks.items())
     return ValidationDecision(True, f"passed against {against}: {summary}", champion_version, champion or {}, checks)

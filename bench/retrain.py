@@ -1,0 +1,98 @@
+"""Benchmark: one retrain on 5,000 daily bars, and `skippy --help`.
+
+Prints the retrain's wall time split by phase (training vs MLflow logging/registration), against a
+baseline measured in the same process: the same training with no tracking at all. Targets on the
+project machine: a retrain under 10 s with MLflow at most half of it; `skippy --help` under 0.5 s.
+
+    uv run python bench/retrain.py [--bars 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MLFLOW_PHASES = ("mlflow_logging", "mlflow_model", "registration")
+
+
+def wall(cmd: list[str], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=5000)
+    args = parser.parse_args()
+
+    from mlops.agents.specs import get_spec
+    from mlops.agents.training import build_dataset, train_agent
+    from mlops.data.generate import generate_market
+    from mlops.data.store import load_bars
+    from mlops.logs import configure_logging
+    from mlops.pipeline.retrain import retrain
+    from mlops.settings import Settings
+    from mlops.stores import init_stores
+
+    configure_logging("WARNING")
+    home = Path(tempfile.mkdtemp(prefix="skippy-bench-"))
+    settings = Settings(_env_file=None, home=home, database_url=None, mlflow_tracking_uri=None)  # type: ignore[call-arg]
+    init_stores(settings)
+    generate_market(settings, symbol="SYNTH", n_bars=args.bars)
+    # One-off costs a long-lived store has already paid: importing MLflow and creating its tables.
+    from tracking.client import ensure_experiment
+
+    ensure_experiment(settings, "market_insight")
+
+    spec = get_spec("market_insight")
+    start = time.perf_counter()
+    data = build_dataset(load_bars(settings.app_db_url, "SYNTH"), spec, spec.defaults)
+    train_agent(
+        spec,
+        spec.defaults,
+        data,
+        seed=settings.seed,
+        patience=settings.early_stopping_patience,
+        cost_bps=settings.transaction_cost_bps,
+    )
+    baseline = time.perf_counter() - start
+
+    rows = []
+    for label in ("first retrain (no champion)", "second retrain (vs champion)"):
+        start = time.perf_counter()
+        result = retrain(settings, agent="market_insight", requested_by="bench")
+        total = time.perf_counter() - start
+        assert result.status == "succeeded", result.reason
+        rows.append((label, total, result.timings))
+
+    print(f"retrain of market_insight on {args.bars} daily bars (SKIPPY_HOME={home})")
+    print(f"  baseline, same data, training only, no tracking: {baseline:6.2f} s")
+    for label, total, timings in rows:
+        mlflow_s = sum(timings.get(p, 0.0) for p in MLFLOW_PHASES)
+        train_s = timings.get("training", 0.0)
+        print(f"  {label}: {total:6.2f} s total = {total / baseline:4.1f}x baseline")
+        print(
+            f"    training {train_s:5.2f} s ({train_s / total:5.1%})   "
+            f"MLflow logging + model + registration {mlflow_s:5.2f} s ({mlflow_s / total:5.1%})"
+        )
+        print("    phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+
+    python_start = wall([sys.executable, "-c", "pass"])
+    help_time = wall([sys.executable, "-m", "mlops.cli", "--help"])
+    print(
+        f"skippy --help: {help_time:.3f} s (bare python start-up {python_start:.3f} s, "
+        f"ratio {help_time / python_start:.1f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
