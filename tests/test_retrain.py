@@ -229,3 +229,33 @@ def test_settings_copy_keeps_stores(settings: Settings, tmp_path: Path) -> None:
     copy = replace_settings(settings, sharpe_tolerance=1.0)
     assert copy.app_db_url == settings.app_db_url and copy.tracking_uri == settings.tracking_uri
     assert replace is not None
+
+
+def test_staged_challenger_is_paper_traded_before_promotion(settings: Settings) -> None:
+    from mlops.pipeline.staged import evaluate_challenger
+    from tracking import registry
+
+    # A wide tolerance so that validation lets both through: this test is about what happens after it.
+    lenient = replace_settings(settings, sharpe_tolerance=10.0, accuracy_tolerance=1.0, min_accuracy=0.0)
+    staged = replace_settings(lenient, promotion_mode="staged", paper_trading_bars=40)
+    generate_market(staged, symbol="PAPER", n_bars=1200, seed=11)
+    first = retrain(lenient, agent="market_insight", symbol="PAPER", hyperparameters={"hidden_units": 0})
+    assert first.deployment_status == "promoted", first.reason
+    candidate = retrain(staged, agent="market_insight", symbol="PAPER", hyperparameters={"hidden_units": 4})
+    assert candidate.deployment_status == "challenger", candidate.reason
+    champ = champion(staged)
+    waiting = evaluate_challenger(staged, agent="market_insight")
+    assert waiting.decision == "waiting" and "needs 40 new PAPER bars" in waiting.reason
+    generate_market(staged, symbol="PAPER", n_bars=80, append=True)
+    result = evaluate_challenger(staged, agent="market_insight")
+    assert result.paper_bars >= 40 and result.decision in ("promoted", "kept")
+    assert "challenger v" in result.reason and "vs champion" in result.reason
+    if result.decision == "promoted":
+        assert champion(staged) == candidate.model_version
+        assert registry.alias_version(staged, "market_insight", registry.CHALLENGER) is None
+    else:
+        assert champion(staged) == champ
+        assert result.challenger_metrics["sharpe_ratio"] < result.champion_metrics["sharpe_ratio"]
+    with session_scope(settings.app_db_url) as session:
+        paper = session.scalars(select(ModelPerformanceHistory).where(ModelPerformanceHistory.window == "paper")).all()
+        assert {p.model_version for p in paper} == {candidate.model_version, champ}

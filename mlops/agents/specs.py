@@ -27,6 +27,7 @@ class Hyperparameters(BaseModel):
 
 
 HYPERPARAMETER_NAMES: tuple[str, ...] = tuple(Hyperparameters.model_fields)
+HP_FIELDS = frozenset(HYPERPARAMETER_NAMES)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class AgentSpec:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise InvalidRequestError(f"invalid hyperparameters for {self.name}: {problems}") from None
+
+    def hyperparameters_from_params(self, params: dict[str, str]) -> Hyperparameters:
+        """Hyperparameters of a model version from its MLflow run params (strings); others ignored."""
+        known = {k: float(v) if any(c in v for c in ".eE") else int(v) for k, v in params.items() if k in HP_FIELDS}
+        return self.hyperparameters(known)
 
     def labels(self, forward: np.ndarray, train: np.ndarray, hp: Hyperparameters) -> tuple[np.ndarray, float]:
         """Binary labels for every row and the threshold used on the forward return."""

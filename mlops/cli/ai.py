@@ -187,6 +187,20 @@ def rollback(
     )
 
 
+@app.command("evaluate-challenger")
+def evaluate_challenger(
+    agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP), as_json: bool = JSON_OPTION
+) -> None:
+    """Staged rollout: paper-trade the challenger against the champion on bars neither has seen, and
+    promote it when its Sharpe is at least the champion's (after SKIPPY_PAPER_TRADING_BARS bars)."""
+    from mlops.pipeline.staged import evaluate_challenger as run_evaluation
+
+    with user_errors():
+        settings = ready_settings()
+        result = run_evaluation(settings, agent=agent, actor=current_user())
+    emit(as_json, result, lambda: console.print(f"{styled(result.decision)}: {result.reason}", highlight=False))
+
+
 @app.command("deployments")
 def deployments(
     agent: str = typer.Option(None, "--agent", "-a", help=AGENT_HELP),

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from mlops.agents.specs import AgentSpec, Hyperparameters, get_spec
-from mlops.agents.training import Dataset, TrainedAgent, build_dataset, score, train_agent
+from mlops.agents.specs import AgentSpec, get_spec
+from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent
 from mlops.data.features import FEATURE_NAMES
 from mlops.data.store import load_bars
 from mlops.db import session_scope
@@ -27,6 +26,7 @@ from mlops.pipeline.artifacts import write_artifacts
 from mlops.pipeline.deployments import move_alias
 from mlops.pipeline.locks import release_lock, start_locked_run
 from mlops.pipeline.quality import QualityReport, check_quality
+from mlops.pipeline.scoring import score_version
 from mlops.pipeline.validation import ValidationDecision, decide
 from mlops.settings import Settings
 from mlops.timing import PhaseTimer
@@ -123,36 +123,15 @@ def validate_against_champion(
 ) -> ValidationDecision:
     """Re-score the current champion on the candidate's held-out window and decide."""
     from tracking import registry
-    from tracking.runs import run_params
 
     champion = registry.alias_version(settings, spec.name, registry.CHAMPION)
     if champion is None:
         return decide(trained.test, settings)
-    info = registry.get_version(settings, spec.name, champion)
     try:
-        model = registry.load_version(settings, spec.name, champion)
-        champion_hp = _champion_hyperparameters(spec, run_params(settings, info.run_id) if info and info.run_id else {})
-        test = data.splits.test
-        p = np.asarray(model.predict(data.features.iloc[test]), dtype=float)
-    except Exception as exc:
+        champion_metrics = score_version(settings, spec, champion, data, data.splits.test)
+    except Exception as exc:  # a champion that cannot be scored must not be replaced blindly
         return ValidationDecision(False, f"could not re-score champion v{champion}: {exc}", champion)
-    champion_metrics = score(
-        spec,
-        champion_hp,
-        p,
-        data.y[test],
-        data.next_returns[test],
-        data.periods_per_year,
-        settings.transaction_cost_bps,
-    )
     return decide(trained.test, settings, champion_metrics, champion)
-
-
-def _champion_hyperparameters(spec: AgentSpec, params: dict[str, str]) -> Hyperparameters:
-    known = {
-        k: float(v) if "." in v or "e" in v else int(v) for k, v in params.items() if k in Hyperparameters.model_fields
-    }
-    return spec.hyperparameters(known)
 
 
 def _start_mlflow_run(
