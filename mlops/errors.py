@@ -32,9 +32,17 @@ class TrainingDivergedError(SkippyError):
     """The loss became non-finite or exploded: usually a learning rate that is too high."""
 
 
+class TrialTimeoutError(SkippyError):
+    """A training run took longer than its time limit."""
+
+
 class ConflictError(SkippyError):
     """The operation clashes with the current state (e.g. a retrain of that agent is already running)."""
 
 
 class InvalidRequestError(SkippyError):
     """A parameter is out of range or inconsistent."""
+
+
+class FeatureDisabledError(SkippyError):
+    """The feature is switched off by a feature flag."""

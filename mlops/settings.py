@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     promotion_mode: Literal["immediate", "staged"] = "immediate"
     paper_trading_bars: int = 20
 
+    # Sweeps
+    sweep_max_points: int = Field(default=1000, description="Largest grid a sweep may run")
+    sweep_workers: int | None = Field(default=None, description="Worker processes; default = cores")
+    sweep_trial_timeout_seconds: float = Field(default=600.0, description="A trial running longer fails")
+
     # Locks and the reaper
     lock_stale_seconds: int = 6 * 3600
 
@@ -104,7 +109,8 @@ class Settings(BaseSettings):
             return self.optuna_storage_url
         if self.database_url and is_postgres(self.database_url):
             return sibling_database(self.database_url, "optuna")
-        return f"sqlite:///{self.home / 'optuna.db'}"
+        # A journal file, not SQLite: several worker processes write to it at once.
+        return str(self.home / "optuna.journal")
 
     @property
     def artifact_root(self) -> Path:

@@ -16,7 +16,9 @@ from mlops.errors import ConflictError
 from mlops.pipeline.locks import reap_dead_runs, start_locked_run
 from tests.conftest import make_settings
 
+HEAD = "0002"
 TABLES = {
+    "feature_flags",
     "model_runs",
     "hyperparameter_sweeps",
     "sweep_results",
@@ -33,7 +35,7 @@ TABLES = {
 
 def test_migrations_create_every_table_and_are_idempotent(db_url: str) -> None:
     assert set(inspect(create_db_engine(db_url)).get_table_names()) >= TABLES
-    assert upgrade_database(db_url) == "0001"  # second upgrade is a no-op
+    assert upgrade_database(db_url) == HEAD  # second upgrade is a no-op
 
 
 def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
@@ -47,7 +49,7 @@ def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    assert upgrade_database(db_url) == "0001"
+    assert upgrade_database(db_url) == HEAD
 
 
 def test_second_retrain_of_an_agent_is_refused_while_the_first_holds_the_lock(db_url: str, tmp_path: Path) -> None:

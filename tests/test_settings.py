@@ -8,7 +8,7 @@ def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
     s = make_settings(tmp_path / "h")
     assert s.app_db_url == f"sqlite:///{tmp_path / 'h' / 'skippy.db'}"
     assert s.tracking_uri == f"sqlite:///{tmp_path / 'h' / 'mlflow.db'}"
-    assert s.optuna_storage.endswith("optuna.db")
+    assert s.optuna_storage == str(tmp_path / "h" / "optuna.journal")
     assert s.home.is_absolute()
 
 

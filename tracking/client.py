@@ -21,6 +21,16 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def reset_after_fork() -> None:
+    """In a forked child: MLflow's stores keep class-level engines; drop their pooled connections."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        for engine in store._engine_map.values():
+            engine.dispose(close=False)
+
+
 def _quiet_mlflow() -> None:
     """MLflow warns on every log_model that a Python-object model is cloudpickled (ours is our own
     class, loaded from our own code) and that it cannot find pip's version in a uv environment:

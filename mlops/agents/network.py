@@ -7,12 +7,13 @@ the same data, hyperparameters and seed give the same weights bit for bit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlops.errors import TrainingDivergedError
+from mlops.errors import TrainingDivergedError, TrialTimeoutError
 
 EPS = 1e-12
 Params = dict[str, np.ndarray]
@@ -92,6 +93,7 @@ def train_network(
     patience: int,
     divergence_factor: float = 10.0,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    time_limit_seconds: float | None = None,
 ) -> TrainingResult:
     """Fit with Adam on shuffled mini-batches. Raises TrainingDivergedError when the loss becomes
     non-finite or exceeds `divergence_factor` × the loss of the untrained model."""
@@ -105,6 +107,7 @@ def train_network(
     val_curve: list[float] = []
     n = len(y_train)
     stopped_early = False
+    deadline = time.monotonic() + time_limit_seconds if time_limit_seconds is not None else None
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs):
             order = rng.permutation(n)
@@ -121,6 +124,10 @@ def train_network(
                     m_hat = m / (1 - beta1**step)
                     v_hat = v / (1 - beta2**step)
                     params[key] -= learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TrialTimeoutError(
+                    f"training stopped after {epoch + 1} epochs: time limit of {time_limit_seconds:g} s exceeded"
+                )
             train_loss = log_loss(y_train, forward(params, x_train))
             val_loss = log_loss(y_val, forward(params, x_val))
             train_curve.append(train_loss)

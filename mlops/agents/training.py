@@ -141,6 +141,8 @@ def train_agent(
     patience: int,
     cost_bps: float,
     divergence_factor: float = 10.0,
+    importance: bool = True,
+    time_limit_seconds: float | None = None,
 ) -> TrainedAgent:
     """Fit on the training split, early-stop on validation, report validation and held-out metrics."""
     x = data.features.to_numpy()
@@ -160,6 +162,7 @@ def train_agent(
         seed=seed,
         patience=patience,
         divergence_factor=divergence_factor,
+        time_limit_seconds=time_limit_seconds,
     )
     p = forward(result.params, xs)
     validation = score(
@@ -173,8 +176,12 @@ def train_agent(
     )
     validation["val_loss"] = validation["log_loss"]
     test = score(spec, hp, p[s.test], data.y[s.test], data.next_returns[s.test], data.periods_per_year, cost_bps)
-    importance = permutation_importance(
-        lambda raw: forward(result.params, standardiser.apply(raw)), x[s.test], data.y[s.test], seed
+    importances = (
+        permutation_importance(
+            lambda raw: forward(result.params, standardiser.apply(raw)), x[s.test], data.y[s.test], seed
+        )
+        if importance
+        else []
     )
     positions = spec.positions(p[s.test], hp)
     return TrainedAgent(
@@ -184,7 +191,7 @@ def train_agent(
         training=result,
         validation=validation,
         test=test,
-        importance=importance,
+        importance=importances,
         test_equity=equity_curve(positions, data.next_returns[s.test], cost_bps),
         test_buy_hold_equity=equity_curve(np.ones(len(s.test)), data.next_returns[s.test], cost_bps),
         label_cut=data.label_cut,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import ai, data, db
+from mlops.cli import ai, data, db, flags
 from mlops.cli.common import JSON_OPTION
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(ai.app, name="ai")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(flags.app, name="flags")
 
 
 @app.command("up")

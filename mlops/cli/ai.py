@@ -235,3 +235,12 @@ def deployments(
             ],
         ),
     )
+
+
+def _register_sweeps() -> None:
+    from mlops.cli import sweeps
+
+    sweeps.register(app)
+
+
+_register_sweeps()

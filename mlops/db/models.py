@@ -169,6 +169,7 @@ class HyperparameterSweep(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     agent_type: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str | None] = mapped_column(String(32))
     parameter_grid: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     study_name: Mapped[str | None] = mapped_column(String(128))
@@ -229,3 +230,15 @@ class DriftMetric(Base):
     current_start: Mapped[datetime | None]
     current_end: Mapped[datetime | None]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeatureFlag(Base):
+    """Runtime switches (mlops_auto_retrain, mlops_drift_detection, mlops_hyperparameter_sweeps)."""
+
+    __tablename__ = "feature_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[str] = mapped_column(String(128), default="system")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,15 +44,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=8)
+_ENGINES: dict[str, Engine] = {}
+
+
 def create_db_engine(url: str) -> Engine:
-    """One engine per URL and process (cached: engines hold connection pools)."""
-    ensure_database(url)
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    """One engine per URL and process (kept: engines hold connection pools)."""
+    if url not in _ENGINES:
+        ensure_database(url)
+        if make_url(url).get_backend_name() == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        _ENGINES[url] = engine
+    return _ENGINES[url]
+
+
+def reset_after_fork() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them under its feet."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
 
 
 @lru_cache(maxsize=8)

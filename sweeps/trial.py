@@ -1,0 +1,88 @@
+"""One trial: train one grid point and log it as a child MLflow run of the sweep's parent run."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from mlops.agents.specs import AgentSpec
+from mlops.agents.training import build_dataset, train_agent
+from mlops.errors import SkippyError
+from mlops.settings import Settings
+
+COUNTS = ("tp", "fp", "fn", "tn")
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    ok: bool
+    objective: float | None
+    metrics: dict[str, float]
+    child_run_id: str
+    error: str | None
+    seconds: float
+
+
+def evaluate_point(
+    settings: Settings,
+    *,
+    spec: AgentSpec,
+    params: dict[str, Any],
+    bars: pd.DataFrame,
+    experiment_id: str,
+    parent_run_id: str,
+    sweep_id: int,
+    trial_number: int,
+    objective: str,
+) -> TrialOutcome:
+    """Train with `params` (the agent's defaults for the rest), objective from the *validation* split."""
+    from tracking.runs import end_run, log_batch, start_run
+
+    start = time.perf_counter()
+    hp = spec.hyperparameters(params)
+    child = start_run(
+        settings,
+        experiment_id,
+        f"trial-{trial_number}",
+        {"skippy.agent": spec.name, "skippy.sweep_id": str(sweep_id), "skippy.trial_number": str(trial_number)},
+        parent_run_id=parent_run_id,
+    )
+    try:
+        data = build_dataset(bars, spec, hp)
+        trained = train_agent(
+            spec,
+            hp,
+            data,
+            seed=settings.seed,
+            patience=settings.early_stopping_patience,
+            cost_bps=settings.transaction_cost_bps,
+            divergence_factor=settings.divergence_factor,
+            importance=False,
+            time_limit_seconds=settings.sweep_trial_timeout_seconds,
+        )
+    except SkippyError as exc:
+        log_batch(settings, child, params=hp.model_dump(), tags={"skippy.error": str(exc)[:5000]})
+        end_run(settings, child, "FAILED")
+        return TrialOutcome(False, None, {}, child, str(exc), time.perf_counter() - start)
+    metrics = {k: v for k, v in trained.validation.items() if k not in COUNTS}
+    metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in COUNTS}
+    metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
+    value = metrics.get(objective)
+    log_batch(
+        settings,
+        child,
+        params=hp.model_dump(),
+        metrics=metrics,
+        curves={"train_loss": trained.training.train_loss, "val_loss_curve": trained.training.val_loss},
+    )
+    if value is None or not math.isfinite(value):
+        end_run(settings, child, "FAILED")
+        return TrialOutcome(
+            False, None, metrics, child, f"objective {objective} is {value}", time.perf_counter() - start
+        )
+    end_run(settings, child, "FINISHED")
+    return TrialOutcome(True, float(value), metrics, child, None, time.perf_counter() - start)

@@ -1,0 +1,207 @@
+"""Sweeps end to end: real Optuna studies (journal file and PostgreSQL), nested MLflow runs,
+parallel worker processes, each grid point exactly once, dead workers recovered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops.data.generate import generate_market
+from mlops.errors import ConflictError, FeatureDisabledError, InvalidRequestError
+from mlops.flags import set_flag
+from mlops.pipeline.sweeps import register_best, sweep
+from mlops.settings import Settings
+from mlops.stores import init_stores
+from sweeps.records import get_sweep, list_trials, ranked_trials
+from sweeps.runner import create_sweep, progress, run_sweep, run_worker
+from tests.conftest import fresh_postgres_url, make_settings
+
+pytestmark = pytest.mark.slow
+GRID = {"learning_rate": [0.005, 0.05], "hidden_units": [0, 4], "batch_size": [32, 64]}  # 8 points
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    s = make_settings(tmp_path_factory.mktemp("sweeps"))
+    init_stores(s)
+    generate_market(s, symbol="SYNTH", n_bars=1200)
+    return s
+
+
+def study_trials(settings: Settings, study_name: str) -> list:  # type: ignore[type-arg]
+    import optuna
+
+    from sweeps.storage import open_storage
+
+    return optuna.load_study(study_name=study_name, storage=open_storage(settings.optuna_storage)).get_trials()
+
+
+def test_parallel_sweep_evaluates_each_point_once_as_nested_runs(settings: Settings) -> None:
+    from optuna.trial import TrialState
+
+    from tracking.client import get_client
+
+    seen = []
+    record = sweep(
+        settings,
+        agent="market_insight",
+        grid=GRID,
+        name="eight",
+        workers=2,
+        requested_by="quant",
+        on_progress=seen.append,
+    )
+    assert record.status == "completed" and (record.n_complete, record.n_failed) == (8, 0)
+    assert seen[-1].complete == 8 and seen[-1].remaining == 0
+
+    trials = study_trials(settings, str(record.study_name))
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 8
+
+    client = get_client(settings)
+    parent = client.get_run(record.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.user"] == "quant"
+    assert parent.data.metrics["best_sharpe_ratio"] == pytest.approx(record.best_value)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{record.parent_run_id}'"
+    )
+    assert len(children) == 8
+    assert all({"sharpe_ratio", "val_loss", "test_sharpe_ratio"} <= set(c.data.metrics) for c in children)
+    assert len(client.get_metric_history(children[0].info.run_id, "train_loss")) >= 1
+
+    ranked = ranked_trials(settings, record)
+    values = [t.objective_value for t in ranked]
+    assert values == sorted(values, reverse=True) and ranked[0].params == record.best_params
+    # The winner is picked on validation, never on the held-out test split.
+    assert ranked[0].objective_value == pytest.approx(ranked[0].metrics["sharpe_ratio"])
+
+
+def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(settings: Settings) -> None:
+    grid = {"learning_rate": [0.01, 80.0], "hidden_units": [16]}
+    record = sweep(settings, agent="market_insight", grid=grid, workers=1, objective="val_loss")
+    assert record.direction == "minimize"
+    assert (record.status, record.n_complete, record.n_failed) == ("completed", 1, 1)
+    failed = [t for t in list_trials(settings, record.id) if t.status == "failed"]
+    assert len(failed) == 1 and "diverged" in (failed[0].error or "")
+    assert record.best_params == {"learning_rate": 0.01, "hidden_units": 16}
+
+
+def test_a_time_budget_stops_cleanly_and_a_worker_can_resume(settings: Settings) -> None:
+    created = create_sweep(settings, agent="market_insight", grid=GRID)
+    stopped = run_sweep(settings, created.id, workers=1, time_budget_seconds=0.001)
+    assert stopped.status == "stopped" and "time budget" in (stopped.error or "")
+    assert progress(settings, created.id).remaining > 0
+    assert run_worker(settings, created.id) == progress(settings, created.id).complete - stopped.n_complete
+    assert get_sweep(settings, created.id).status == "completed"
+    with pytest.raises(ConflictError, match="is completed"):
+        run_worker(settings, created.id)
+
+
+def test_bad_sweeps_are_refused_before_anything_starts(settings: Settings) -> None:
+    with pytest.raises(InvalidRequestError, match="unknown objective 'profit'"):
+        create_sweep(settings, agent="market_insight", grid=GRID, objective="profit")
+    with pytest.raises(InvalidRequestError, match="unknown hyperparameter"):
+        create_sweep(settings, agent="market_insight", grid={"dropout": [0.1]})
+    set_flag(settings, "mlops_hyperparameter_sweeps", False, "test")
+    try:
+        with pytest.raises(FeatureDisabledError, match="skippy flags set mlops_hyperparameter_sweeps on"):
+            create_sweep(settings, agent="market_insight", grid=GRID)
+    finally:
+        set_flag(settings, "mlops_hyperparameter_sweeps", True, "test")
+
+
+def test_register_best_goes_through_the_validation_gate(settings: Settings) -> None:
+    record = sweep(settings, agent="risk_assessor", grid={"learning_rate": [0.005, 0.02]}, workers=1)
+    result = register_best(settings, record.id, requested_by="quant")
+    assert result.status in ("succeeded", "rejected") and result.reason
+    from mlops.pipeline.queries import get_run
+
+    run = get_run(settings, result.model_run_id)
+    assert run.trigger == "sweep" and run.hyperparameters["learning_rate"] == record.best_params["learning_rate"]
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKIPPY_", "MLFLOW_", "DATABASE_URL"))}
+    env |= {"SKIPPY_HOME": str(settings.home), "SKIPPY_LOG_JSON": "true"}
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    return env
+
+
+def test_killing_a_worker_mid_sweep_loses_nothing(settings: Settings) -> None:
+    """kill -9 one worker while it trains: its trial is failed and re-queued, every other point is
+    evaluated once, no completed trial is lost."""
+    from optuna.trial import TrialState
+
+    slow = settings.model_copy(update={"early_stopping_patience": 100_000})
+    grid = {"learning_rate": [0.0005, 0.001, 0.002], "epochs": [3000]}
+    created = create_sweep(slow, agent="market_insight", grid=grid)
+    env = _worker_env(slow) | {"SKIPPY_EARLY_STOPPING_PATIENCE": "100000"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mlops.cli", "ai", "sweep-worker", "--sweep-id", str(created.id)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and progress(slow, created.id).running == 0:
+        assert worker.poll() is None, "the worker ended before it could be killed"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+
+    quick = settings.model_copy(update={"early_stopping_patience": 3})  # the rest finish fast
+    run_worker(quick, created.id)
+    record = get_sweep(settings, created.id)
+    assert record.status == "completed"
+    trials = study_trials(settings, str(record.study_name))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and "died" in failed[0].user_attrs["error"]
+    assert len(complete) == 3 and len({tuple(sorted(t.params.items())) for t in complete}) == 3
+    rows = list_trials(settings, created.id)
+    assert sum(r.status == "complete" for r in rows) == 3
+    assert any("re-queued" in (r.error or "") for r in rows if r.status == "failed")
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_share_a_sweep_on_postgres(postgres_server: str, tmp_path: Path) -> None:
+    """Optuna storage, app DB and MLflow on the real PostgreSQL; two `skippy ai sweep-worker`
+    processes join one sweep and split its grid without evaluating any point twice."""
+    from optuna.trial import TrialState
+
+    db = fresh_postgres_url(postgres_server)
+    pg = make_settings(tmp_path, database_url=db)
+    assert pg.optuna_storage.endswith("_optuna") and pg.optuna_storage.startswith("postgresql+psycopg2://")
+    init_stores(pg)
+    generate_market(pg, symbol="SYNTH", n_bars=1000)
+    grid = {"learning_rate": [0.002, 0.01, 0.05], "hidden_units": [0, 4], "batch_size": [32, 64]}  # 12 points
+    created = create_sweep(pg, agent="market_insight", grid=grid)
+    env = _worker_env(pg)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlops.cli", "ai", "sweep-worker", "--sweep-id", str(created.id), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
+    import json
+
+    evaluated = [json.loads(out)["evaluated"] for out, _ in outputs]
+    assert sum(evaluated) == 12
+    trials = study_trials(pg, str(created.study_name))
+    assert all(t.state == TrialState.COMPLETE for t in trials) and len(trials) == 12
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 12
+    assert get_sweep(pg, created.id).status == "completed"
