@@ -71,7 +71,7 @@ def is_enabled(settings: Settings, name: str) -> bool:
 def require(settings: Settings, name: str) -> None:
     if not is_enabled(settings, name):
         raise FeatureDisabledError(
-            f"{FLAGS[name]} is switched off by feature flag {name}: "
+            f"feature flag {name} is off ({FLAGS[name]}): "
             f"`skippy flags set {name} on` (or SKIPPY_FLAG_{name.upper()}=true) turns it on"
         )
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops.agents.specs import get_spec
+from mlops.data.features import compute_features
 from mlops.data.store import load_bars
 from mlops.errors import ConflictError, InvalidRequestError
 from mlops.flags import require
@@ -57,6 +58,8 @@ OBJECTIVES: dict[str, str] = {
 }
 WORKER_ATTR = "skippy_worker"
 MAX_ATTEMPTS = 2  # a point whose worker died is tried once more
+RECOVERY_INTERVAL_SECONDS = 5.0
+SHOWN_METRICS = ("sharpe_ratio", "accuracy", "val_loss", "test_sharpe_ratio")  # in Optuna's user attrs
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def create_sweep(
     import optuna
 
     from tracking.client import ensure_experiment
-    from tracking.runs import log_batch, start_run
+    from tracking.runs import adopt_launcher_run, log_batch, start_run
 
     require(settings, "mlops_hyperparameter_sweeps")
     spec = get_spec(agent)
@@ -144,18 +147,17 @@ def create_sweep(
     for point in points:
         study.enqueue_trial(point, skip_if_exists=False)
     experiment_id = ensure_experiment(settings, agent)
-    parent = start_run(
-        settings,
-        experiment_id,
-        f"sweep-{name}",
-        {
-            "skippy.agent": agent,
-            "skippy.sweep_id": str(sweep.id),
-            "skippy.study_name": study_name,
-            "skippy.symbol": symbol,
-            "mlflow.user": requested_by,
-            "skippy.grid": json.dumps(clean)[:5000],
-        },
+    tags = {
+        "skippy.agent": agent,
+        "skippy.sweep_id": str(sweep.id),
+        "skippy.study_name": study_name,
+        "skippy.symbol": symbol,
+        "mlflow.user": requested_by,
+        "skippy.grid": json.dumps(clean)[:5000],
+    }
+    # Launched by `mlflow run -e sweep --experiment-name <agent>`: the project's run is the parent.
+    parent = adopt_launcher_run(settings, experiment_id, tags) or start_run(
+        settings, experiment_id, f"sweep-{name}", tags
     )
     log_batch(
         settings,
@@ -258,12 +260,19 @@ def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = No
     spec = get_spec(sweep.agent_type)
     study, storage, study_id = _study(settings, sweep)
     bars = load_bars(settings.app_db_url, sweep.symbol or settings.symbol)
+    features = compute_features(bars)  # the same for every grid point
     experiment_id = ensure_experiment(settings, sweep.agent_type)
     choices = {name: CategoricalDistribution(values) for name, values in sweep.parameter_grid.items()}
     done = 0
+    next_recovery = 0.0
     while deadline is None or time.time() < deadline:
-        recover_dead_trials(settings, sweep)
         trial_id = _claim_next(storage, study_id)
+        if trial_id is None and time.time() >= next_recovery:
+            # Nothing waiting: a dead worker's point may be stuck RUNNING; recover and look again.
+            # (Checked at most every few seconds, not before every claim: it reads every trial.)
+            next_recovery = time.time() + RECOVERY_INTERVAL_SECONDS
+            if recover_dead_trials(settings, sweep):
+                trial_id = _claim_next(storage, study_id)
         if trial_id is None:
             break
         storage.set_trial_system_attr(
@@ -276,16 +285,15 @@ def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = No
             spec=spec,
             params=params,
             bars=bars,
+            features=features,
             experiment_id=experiment_id,
             parent_run_id=str(sweep.parent_run_id),
             sweep_id=sweep.id,
             trial_number=trial.number,
             objective=sweep.objective_metric,
         )
-        trial.set_user_attr("mlflow_run_id", outcome.child_run_id)
-        for key in ("sharpe_ratio", "accuracy", "val_loss", "test_sharpe_ratio"):
-            if key in outcome.metrics:
-                trial.set_user_attr(key, outcome.metrics[key])
+        shown = {k: outcome.metrics[k] for k in SHOWN_METRICS if k in outcome.metrics}
+        trial.set_user_attr("skippy", {"mlflow_run_id": outcome.child_run_id, **shown})
         if outcome.ok:
             study.tell(trial, outcome.objective)
         else:
@@ -387,6 +395,8 @@ def finalize(settings: Settings, sweep_id: int, *, stop_reason: str | None = Non
 
 def _worker_process(settings: Settings, sweep_id: int, deadline: float | None) -> None:
     """Entry point of a forked worker: fresh connections, then the same loop as `sweep-worker`."""
+    from threadpoolctl import threadpool_limits
+
     from mlops.db.session import reset_after_fork
     from sweeps.storage import reset_after_fork as reset_storage_after_fork
     from tracking.client import reset_after_fork as reset_mlflow_after_fork
@@ -395,7 +405,10 @@ def _worker_process(settings: Settings, sweep_id: int, deadline: float | None) -
     reset_mlflow_after_fork()
     reset_storage_after_fork()
     try:
-        run_worker(settings, sweep_id, deadline=deadline)
+        # One BLAS thread per worker: the workers are the parallelism; the matrices are small, and
+        # several multi-threaded BLAS pools on the same cores only fight each other.
+        with threadpool_limits(limits=1):
+            run_worker(settings, sweep_id, deadline=deadline)
     except Exception:
         log.exception("sweep worker crashed", sweep_id=sweep_id)
         raise SystemExit(1) from None

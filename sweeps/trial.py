@@ -33,6 +33,7 @@ def evaluate_point(
     spec: AgentSpec,
     params: dict[str, Any],
     bars: pd.DataFrame,
+    features: pd.DataFrame,
     experiment_id: str,
     parent_run_id: str,
     sweep_id: int,
@@ -52,7 +53,7 @@ def evaluate_point(
         parent_run_id=parent_run_id,
     )
     try:
-        data = build_dataset(bars, spec, hp)
+        data = build_dataset(bars, spec, hp, features)
         trained = train_agent(
             spec,
             hp,

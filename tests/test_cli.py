@@ -110,9 +110,58 @@ def test_retrain_models_runs_rollback_from_the_cli(home: Path) -> None:
     if payload["deployment_status"] == "promoted" and second["deployment_status"] == "promoted":
         rolled = json.loads(skippy(home, "ai", "rollback", "--agent", "market_insight", "--json").stdout)
         assert (rolled["from_version"], rolled["to_version"]) == (2, 1)
-    promoted = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--json")
+    promoted = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--force", "--json")
     assert promoted.returncode == 0, promoted.stderr
-    again = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2")
+    again = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--force")
     assert again.returncode == 2 and "already the champion" in again.stderr
     deployments = json.loads(skippy(home, "ai", "deployments", "--json").stdout)
     assert deployments[0]["to_version"] == 2 and deployments[0]["action"] == "promote"
+
+
+def test_sweep_commands_and_the_feature_flag(home: Path, tmp_path: Path) -> None:
+    skippy(home, "data", "generate", "--symbol", "SWEEP", "--bars", "900")
+    config = tmp_path / "grid.json"
+    config.write_text(json.dumps({"learning_rate": [0.005, 0.05], "hidden_units": [0, 4]}))
+    ran = skippy(
+        home,
+        "ai",
+        "sweep",
+        "--agent",
+        "market_insight",
+        "--symbol",
+        "SWEEP",
+        "--config",
+        str(config),
+        "--workers",
+        "2",
+        "--name",
+        "cli",
+        "--json",
+    )
+    assert ran.returncode == 0, ran.stderr
+    payload = json.loads(ran.stdout)
+    sweep_id = payload["sweep_id"]
+    assert payload["sweep"]["status"] == "completed" and len(payload["trials"]) == 4
+    results = json.loads(skippy(home, "ai", "sweep-results", "--sweep-id", str(sweep_id), "--json").stdout)
+    values = [t["objective_value"] for t in results["trials"]]
+    assert values == sorted(values, reverse=True)
+    listed = json.loads(skippy(home, "ai", "sweeps", "--json").stdout)
+    assert listed[0]["id"] == sweep_id and listed[0]["n_complete"] == 4
+    table = skippy(home, "ai", "sweeps")
+    assert "optuna-dashboard" in table.stdout and "--storage-class JournalFileBackend" in table.stdout
+
+    off = skippy(home, "flags", "set", "mlops_hyperparameter_sweeps", "off")
+    assert off.returncode == 0
+    refused = skippy(home, "ai", "sweep", "--agent", "market_insight", "--config", str(config))
+    assert refused.returncode == 2 and "feature flag mlops_hyperparameter_sweeps is off" in refused.stderr
+    flags = {f["name"]: f for f in json.loads(skippy(home, "flags", "list", "--json").stdout)}
+    assert flags["mlops_hyperparameter_sweeps"] == {
+        **flags["mlops_hyperparameter_sweeps"],
+        "enabled": False,
+        "source": "database",
+    }
+    skippy(home, "flags", "set", "mlops_hyperparameter_sweeps", "on")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learning_rate": [], "momentum": [0.9]}))
+    invalid = skippy(home, "ai", "sweep", "--agent", "market_insight", "--config", str(bad))
+    assert invalid.returncode == 2 and "unknown hyperparameter 'momentum'" in invalid.stderr

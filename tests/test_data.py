@@ -117,3 +117,21 @@ def test_timezone_aware_dates_are_stored_in_utc(tmp_path: Path) -> None:
     frame = normalise_bars(pd.read_csv(_csv(tmp_path, text)), "x")
     assert frame.index[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")
     assert np.isfinite(frame.to_numpy()).all()
+
+
+def test_open_or_close_outside_the_bar_range_is_rejected(tmp_path: Path) -> None:
+    text = GOOD.replace("2024-01-03,10.5,11.2,10.1,11,", "2024-01-03,10.5,11.2,10.1,12,")
+    with pytest.raises(DataValidationError, match=r"line 3: Close 12.0 is outside Low 10.1 – High 11.2"):
+        normalise_bars(pd.read_csv(_csv(tmp_path, text)), "x")
+
+
+def test_synthetic_bars_are_never_appended_to_imported_data(db_url: str, tmp_path: Path) -> None:
+    from mlops.data.generate import generate_market
+    from mlops.errors import ConflictError
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url=db_url)
+    import_bars_file(db_url, real_csv("GOOG.csv"), "GOOG")
+    with pytest.raises(ConflictError, match="GOOG holds imported market data"):
+        generate_market(settings, symbol="GOOG", n_bars=10, append=True)
+    assert len(load_bars(db_url, "GOOG")) == 2148

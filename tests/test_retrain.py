@@ -175,9 +175,9 @@ def test_bad_requests_are_refused_before_anything_starts(settings: Settings) -> 
         retrain(settings, agent="alpha")
     with pytest.raises(InvalidRequestError, match="batch_size"):
         retrain(settings, agent="market_insight", hyperparameters={"batch_size": 0})
+    with pytest.raises(NotFoundError, match="no bars for symbol 'NOPE'"):
+        retrain(settings, agent="market_insight", symbol="NOPE")
     assert len(list_runs(settings, limit=1000)) == runs_before
-    missing = retrain(settings, agent="market_insight", symbol="NOPE")
-    assert missing.status == "failed" and "no bars for symbol 'NOPE'" in missing.reason
 
 
 def test_staged_rollout_leaves_a_challenger_until_promoted(settings: Settings) -> None:
@@ -259,3 +259,19 @@ def test_staged_challenger_is_paper_traded_before_promotion(settings: Settings) 
     with session_scope(settings.app_db_url) as session:
         paper = session.scalars(select(ModelPerformanceHistory).where(ModelPerformanceHistory.window == "paper")).all()
         assert {p.model_version for p in paper} == {candidate.model_version, champ}
+
+
+def test_a_rejected_version_is_only_promoted_with_force(settings: Settings) -> None:
+    from tracking import registry
+
+    rejected = next(r for r in list_runs(settings, agent="market_insight", status="rejected") if r.model_version)
+    assert rejected.model_version is not None
+    with pytest.raises(InvalidRequestError, match=r"was rejected by validation .* promote it anyway with --force"):
+        promote(settings, agent="market_insight", version=rejected.model_version, actor="eve")
+    before = registry.alias_version(settings, "market_insight", registry.CHAMPION)
+    record = promote(settings, agent="market_insight", version=rejected.model_version, actor="eve", force=True)
+    assert record.from_version == before and champion(settings) == rejected.model_version
+    rollback(settings, agent="market_insight", actor="eve")
+    assert champion(settings) == before
+    models = {m.agent_type: m for m in list_models(settings)}
+    assert {v.symbol for v in models["market_insight"].versions} <= {"SYNTH", "GOOG", "TINY", "PAPER"}

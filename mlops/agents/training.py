@@ -43,8 +43,12 @@ class Dataset:
         return self.features.index[idx[0]], self.features.index[idx[-1]]
 
 
-def build_dataset(bars: pd.DataFrame, spec: AgentSpec, hp: Hyperparameters) -> Dataset:
-    features = compute_features(bars)
+def build_dataset(
+    bars: pd.DataFrame, spec: AgentSpec, hp: Hyperparameters, features: pd.DataFrame | None = None
+) -> Dataset:
+    """Features (pass them in when building several datasets from the same bars: they do not depend on
+    hyperparameters), labels, returns and splits."""
+    features = compute_features(bars) if features is None else features
     forward = forward_returns(bars, spec.horizon).reindex(features.index).to_numpy()
     nxt = next_bar_returns(bars).reindex(features.index).to_numpy()
     labelled = np.isfinite(forward)  # the last `horizon` bars have no label yet

@@ -15,6 +15,10 @@ AGENT_HELP = "market_insight or risk_assessor"
 EXIT_REJECTED, EXIT_FAILED = 4, 1
 
 
+def _v(version: int | None) -> str:
+    return f"v{version}" if version is not None else "none"
+
+
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     from mlops.errors import InvalidRequestError
 
@@ -88,13 +92,23 @@ def models(
     def render() -> None:
         for m in rows:
             table(
-                f"{m.agent_type}: champion v{fmt(m.champion)}, challenger v{fmt(m.challenger)}",
-                ["version", "aliases", "validation", "created", "test accuracy", "test sharpe", "buy&hold sharpe"],
+                f"{m.agent_type}: champion {_v(m.champion)}, challenger {_v(m.challenger)}",
+                [
+                    "version",
+                    "aliases",
+                    "validation",
+                    "symbol",
+                    "created",
+                    "test accuracy",
+                    "test sharpe",
+                    "buy&hold sharpe",
+                ],
                 [
                     [
                         str(v.version),
                         ", ".join(v.aliases) or "-",
                         styled(v.validation),
+                        v.symbol or "-",
                         v.created_at,
                         v.metrics.get("test_accuracy"),
                         v.metrics.get("test_sharpe_ratio"),
@@ -150,6 +164,7 @@ def promote(
     agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
     version: int = typer.Option(..., "--version", "-v", help="Model version to make champion"),
     reason: str = typer.Option("manual promotion", help="Why (kept in the deployment history)"),
+    force: bool = typer.Option(False, "--force", help="Deploy even a version that validation rejected"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a model version the champion."""
@@ -157,7 +172,7 @@ def promote(
 
     with user_errors():
         settings = ready_settings()
-        record = do_promote(settings, agent=agent, version=version, actor=current_user(), reason=reason)
+        record = do_promote(settings, agent=agent, version=version, actor=current_user(), reason=reason, force=force)
     emit(
         as_json,
         record,

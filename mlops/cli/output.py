@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (not a terminal) would default to 80 columns and wrap every table cell; scripts that
+# want structure use --json, people piping into less or a file want whole lines.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 STATUS_STYLE = {
@@ -75,7 +77,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

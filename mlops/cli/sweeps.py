@@ -78,6 +78,7 @@ def sweep(
             redirect_stdout=False,
             redirect_stderr=False,
             disable=as_json,
+            transient=True,
         )
         task: dict[str, Any] = {}
 
@@ -209,10 +210,13 @@ def sweeps(
                 for r in rows
             ],
         )
+        # soft_wrap: commands meant to be copied must not be broken across lines
+        storage = settings.optuna_storage
+        console.print(f"open the studies: optuna-dashboard {storage}", highlight=False, soft_wrap=True)
         console.print(
-            f"Optuna: optuna-dashboard {settings.optuna_storage}   |   optuna trials --study-name NAME "
-            f"{cli_storage_args(settings.optuna_storage)}",
+            f"list a study's trials: optuna trials --study-name NAME {cli_storage_args(storage)}",
             highlight=False,
+            soft_wrap=True,
         )
 
     emit(as_json, rows, render)

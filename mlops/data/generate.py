@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlops.data.store import ImportResult, count_bars, delete_symbol, last_bar_time, upsert_bars
+from mlops.data.store import ImportResult, bars_status, count_bars, delete_symbol, last_bar_time, upsert_bars
 from mlops.data.synthetic import generate_bars, next_start
 from mlops.data.validation import OHLCV
 from mlops.errors import ConflictError
@@ -32,6 +32,13 @@ def generate_market(
             f"{symbol} already has {count_bars(db, symbol)} bars: pass --append to add bars "
             "after them or --replace to start over"
         )
+    if last is not None and append:
+        sources = next((s.sources for s in bars_status(db) if s.symbol == symbol), "")
+        if any(not src.startswith("synthetic:") for src in sources.split(",") if src):
+            raise ConflictError(
+                f"{symbol} holds imported market data ({sources}): synthetic bars are only "
+                "appended to synthetic symbols; generate into another symbol"
+            )
     if replace:
         delete_symbol(db, symbol)
         last = None

@@ -86,6 +86,13 @@ def normalise_bars(raw: pd.DataFrame, source: str, csv_rows: bool = True) -> pd.
         problems.append(f"{_row_label(pos, csv_rows)}: Volume must be >= 0, got {values['volume'][pos]}")
     for pos in np.flatnonzero(values["high"] < values["low"]):
         problems.append(f"{_row_label(pos, csv_rows)}: High {values['high'][pos]} is below Low {values['low'][pos]}")
+    for col in ("open", "close"):
+        outside = (values[col] > values["high"]) | (values[col] < values["low"])
+        for pos in np.flatnonzero(outside & (values["high"] >= values["low"])):
+            problems.append(
+                f"{_row_label(pos, csv_rows)}: {col.capitalize()} {values[col][pos]} is outside "
+                f"Low {values['low'][pos]} – High {values['high'][pos]}"
+            )
     valid_dates = dates.dropna()
     duplicated = valid_dates[valid_dates.duplicated(keep=False)]
     for ts, group in duplicated.groupby(duplicated):

@@ -85,7 +85,7 @@ def move_alias(
         f"{alias} of {agent} moved",
         agent_type=agent,
         model_version=version,
-        deployment_status=action,
+        action=action,
         from_version=previous,
         actor=actor,
     )
@@ -101,13 +101,21 @@ def promote(
     reason: str = "manual promotion",
     model_run_id: int | None = None,
     metrics: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> DeploymentRecord:
-    """Make `version` the champion. The challenger alias is cleared if it pointed to that version."""
+    """Make `version` the champion. The challenger alias is cleared if it pointed to that version.
+    A version the validation gate rejected is only deployed with `force` (a human's explicit call)."""
     from tracking import registry
 
     get_spec(agent)
-    if registry.get_version(settings, agent, version) is None:
+    info = registry.get_version(settings, agent, version)
+    if info is None:
         raise NotFoundError(f"{agent} has no model version {version}")
+    if info.tags.get("validation") == "rejected" and not force:
+        raise InvalidRequestError(
+            f"{agent} v{version} was rejected by validation ({info.tags.get('validation_reason') or 'see its run'}); "
+            "promote it anyway with --force"
+        )
     current = registry.alias_version(settings, agent, registry.CHAMPION)
     if current == version:
         raise InvalidRequestError(f"{agent} v{version} is already the champion")

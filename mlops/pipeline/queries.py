@@ -88,6 +88,7 @@ class ModelVersionSummary:
     validation: str
     created_at: datetime
     run_id: str | None
+    symbol: str | None = None  # the bars it was trained on
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -123,7 +124,8 @@ def list_models(settings: Settings, agent: str | None = None, limit: int = 5) ->
                 v.tags.get("validation", "?"),
                 v.created_at,
                 v.run_id,
-                metrics.get(v.version, {}),
+                metrics.get(v.version, (None, {}))[0],
+                metrics.get(v.version, (None, {}))[1],
             )
             for v in sorted(versions, key=lambda v: v.version, reverse=True)
         ]
@@ -132,11 +134,12 @@ def list_models(settings: Settings, agent: str | None = None, limit: int = 5) ->
     return result
 
 
-def _metrics_by_version(settings: Settings, agent: str) -> dict[int, dict[str, float]]:
+def _metrics_by_version(settings: Settings, agent: str) -> dict[int, tuple[str | None, dict[str, float]]]:
+    """Training symbol and recorded metrics of each version, from the app DB mirror."""
     with session_scope(settings.app_db_url) as session:
         rows = session.execute(
-            select(ModelRun.model_version, ModelRun.metrics).where(
+            select(ModelRun.model_version, ModelRun.symbol, ModelRun.metrics).where(
                 ModelRun.agent_type == agent, ModelRun.model_version.is_not(None)
             )
         ).all()
-    return {int(v): dict(m or {}) for v, m in rows}
+    return {int(v): (symbol, dict(m or {})) for v, symbol, m in rows}

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.agents.specs import AgentSpec, get_spec
+from mlops.agents.specs import AgentSpec, Hyperparameters, get_spec
 from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent
 from mlops.data.features import FEATURE_NAMES
-from mlops.data.store import load_bars
+from mlops.data.store import count_bars, load_bars
 from mlops.db import session_scope
 from mlops.db.models import FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
 from mlops.errors import DataQualityError, SkippyError
@@ -73,6 +73,8 @@ def retrain(
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
     symbol = symbol or settings.symbol
+    if count_bars(settings.app_db_url, symbol) == 0:
+        load_bars(settings.app_db_url, symbol)  # raises NotFoundError naming the symbols that have bars
     run_id = start_locked_run(
         settings,
         ModelRun(
@@ -90,7 +92,7 @@ def retrain(
         if not quality.passed:
             raise DataQualityError("data quality gate failed: " + "; ".join(quality.problems))
         with timer.phase("mlflow_logging"):
-            mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by)
+            mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by, hp)
         with timer.phase("training"):
             trained = train_agent(
                 spec,
@@ -135,10 +137,16 @@ def validate_against_champion(
 
 
 def _start_mlflow_run(
-    settings: Settings, spec: AgentSpec, run_id: int, symbol: str, trigger: str, requested_by: str
+    settings: Settings,
+    spec: AgentSpec,
+    run_id: int,
+    symbol: str,
+    trigger: str,
+    requested_by: str,
+    hp: Hyperparameters,
 ) -> str:
     from tracking.client import ensure_experiment
-    from tracking.runs import adopt_launcher_run, start_run
+    from tracking.runs import adopt_launcher_run, log_batch, start_run
 
     experiment_id = ensure_experiment(settings, spec.name)
     tags = {
@@ -152,6 +160,8 @@ def _start_mlflow_run(
     mlflow_run_id = adopt_launcher_run(settings, experiment_id, tags)
     if mlflow_run_id is None:
         mlflow_run_id = start_run(settings, experiment_id, f"{spec.name}-retrain-{run_id}", tags)
+    # Hyperparameters first: a run that fails later can still be found by them in the MLflow UI.
+    log_batch(settings, mlflow_run_id, params=hp.model_dump())
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
         row.mlflow_run_id, row.mlflow_experiment_id = mlflow_run_id, experiment_id
@@ -177,7 +187,7 @@ def _log_and_register(
     metrics = {k: v for k, v in trained.validation.items() if k not in counts}
     metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in counts}
     metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
-    params = trained.hyperparameters.model_dump() | {
+    params = {
         "horizon": spec.horizon,
         "seed": settings.seed,
         "n_features": len(FEATURE_NAMES),
@@ -230,6 +240,7 @@ def _log_and_register(
             tags={
                 "skippy.model_run_id": str(run_id),
                 "validation": validation,
+                "validation_reason": decision.reason[:5000],
                 "test_sharpe_ratio": f"{trained.test['sharpe_ratio']:.4f}",
                 "test_accuracy": f"{trained.test['accuracy']:.4f}",
             },
