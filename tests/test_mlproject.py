@@ -52,3 +52,16 @@ def test_mlflow_run_retrain_entry_point(tmp_path: Path) -> None:
     assert run.data.tags["mlflow.project.entryPoint"] == "retrain"
     assert {"accuracy", "sharpe_ratio", "val_loss"} <= set(run.data.metrics)
     assert registry.alias_version(settings, "market_insight", registry.CHAMPION) == 1
+
+    grid = tmp_path / "grid.json"
+    grid.write_text('{"learning_rate": [0.005, 0.05], "hidden_units": [0, 4]}')
+    swept = mlflow_run(
+        "-e", "sweep", "-P", "agent=market_insight", "-P", f"config={grid}", "--experiment-name", "market_insight"
+    )
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    parents = client.search_runs([experiment.experiment_id], filter_string="tags.`mlflow.project.entryPoint` = 'sweep'")
+    assert len(parents) == 1 and parents[0].data.tags["skippy.sweep_id"]
+    children = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'"
+    )
+    assert len(children) == 4
