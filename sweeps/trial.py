@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mlops.agents.specs import AgentSpec
-from mlops.agents.training import build_dataset, train_agent
+from mlops.agents.training import build_dataset, train_agent, training_options
 from mlops.errors import SkippyError
 from mlops.settings import Settings
 
@@ -58,10 +58,7 @@ def evaluate_point(
             spec,
             hp,
             data,
-            seed=settings.seed,
-            patience=settings.early_stopping_patience,
-            cost_bps=settings.transaction_cost_bps,
-            divergence_factor=settings.divergence_factor,
+            **training_options(settings),
             importance=False,
             time_limit_seconds=settings.sweep_trial_timeout_seconds,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from mlops.data.features import (
     forward_returns,
     next_bar_returns,
 )
+from mlops.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,16 @@ def permutation_importance(
             increases.append(log_loss(y, predict(shuffled)) - base)
         rows.append((name, float(np.mean(increases)), float(np.std(increases))))
     return sorted(rows, key=lambda r: r[1], reverse=True)
+
+
+def training_options(settings: Settings) -> dict[str, Any]:
+    """The training knobs that come from settings, for `train_agent(..., **training_options(s))`."""
+    return {
+        "seed": settings.seed,
+        "patience": settings.early_stopping_patience,
+        "cost_bps": settings.transaction_cost_bps,
+        "divergence_factor": settings.divergence_factor,
+    }
 
 
 def train_agent(

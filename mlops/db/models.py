@@ -142,6 +142,12 @@ class ModelPerformanceHistory(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    @classmethod
+    def from_metrics(cls, metrics: dict[str, float], **columns: Any) -> ModelPerformanceHistory:
+        """A row whose metric columns come from a `score()` dict (which is also kept whole)."""
+        named = ("accuracy", "precision", "recall", "f1", "log_loss", "sharpe_ratio", "max_drawdown")
+        return cls(n_samples=int(metrics["n_samples"]), metrics=metrics, **{k: metrics[k] for k in named}, **columns)
+
 
 class TrainingDataQuality(Base):
     __tablename__ = "training_data_quality"

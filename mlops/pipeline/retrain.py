@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from mlops.agents.specs import AgentSpec, Hyperparameters, get_spec
-from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent
+from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent, training_options
 from mlops.data.features import FEATURE_NAMES
 from mlops.data.store import count_bars, load_bars
 from mlops.db import session_scope
@@ -94,15 +94,7 @@ def retrain(
         with timer.phase("mlflow_logging"):
             mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by, hp)
         with timer.phase("training"):
-            trained = train_agent(
-                spec,
-                hp,
-                data,
-                seed=settings.seed,
-                patience=settings.early_stopping_patience,
-                cost_bps=settings.transaction_cost_bps,
-                divergence_factor=settings.divergence_factor,
-            )
+            trained = train_agent(spec, hp, data, **training_options(settings))
         with timer.phase("validation"):
             decision = validate_against_champion(settings, spec, trained, data)
         version = _log_and_register(settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer)
@@ -298,22 +290,14 @@ def _record_training(
         for window, metrics in (("validation", trained.validation), ("test", trained.test)):
             start, end = _window_bounds(data, window)
             session.add(
-                ModelPerformanceHistory(
+                ModelPerformanceHistory.from_metrics(
+                    metrics,
                     agent_type=agent,
                     model_version=version,
                     model_run_id=run_id,
                     window=window,
                     window_start=start,
                     window_end=end,
-                    n_samples=int(metrics["n_samples"]),
-                    accuracy=metrics["accuracy"],
-                    precision=metrics["precision"],
-                    recall=metrics["recall"],
-                    f1=metrics["f1"],
-                    log_loss=metrics["log_loss"],
-                    sharpe_ratio=metrics["sharpe_ratio"],
-                    max_drawdown=metrics["max_drawdown"],
-                    metrics=metrics,
                 )
             )
         row = session.get_one(ModelRun, run_id)

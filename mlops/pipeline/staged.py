@@ -77,21 +77,8 @@ def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-t
     with session_scope(settings.app_db_url) as session:
         for version, m in ((challenger, mine), (champion, theirs)):
             session.add(
-                ModelPerformanceHistory(
-                    agent_type=agent,
-                    model_version=version,
-                    window="paper",
-                    window_start=start,
-                    window_end=end,
-                    n_samples=len(rows),
-                    accuracy=m["accuracy"],
-                    precision=m["precision"],
-                    recall=m["recall"],
-                    f1=m["f1"],
-                    log_loss=m["log_loss"],
-                    sharpe_ratio=m["sharpe_ratio"],
-                    max_drawdown=m["max_drawdown"],
-                    metrics=m,
+                ModelPerformanceHistory.from_metrics(
+                    m, agent_type=agent, model_version=version, window="paper", window_start=start, window_end=end
                 )
             )
     summary = (
