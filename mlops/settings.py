@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     sweep_workers: int | None = Field(default=None, description="Worker processes; default = cores")
     sweep_trial_timeout_seconds: float = Field(default=600.0, description="A trial running longer fails")
 
+    # Drift (DESIGN §8); thresholds are "value above → status"
+    drift_window_bars: int = Field(default=250, description="Length of the current window")
+    drift_min_window_bars: int = Field(default=30, description="Shorter windows are reported insufficient")
+    drift_bins: int = 10
+    drift_floor: float = 1e-6
+    drift_kl_warning: float = 0.05
+    drift_kl_critical: float = 0.1
+    drift_wasserstein_warning: float = 0.1
+    drift_wasserstein_critical: float = 0.15
+    drift_sharpe_warning: float = 0.02
+    drift_sharpe_critical: float = 0.05
+    drift_significance: float = 0.05
+    drift_report: bool = Field(default=True, description="Write an Evidently report with each check")
+    drift_report_rows: int = Field(default=5000, description="Row sample of the Evidently report")
+
     # Locks and the reaper
     lock_stale_seconds: int = 6 * 3600
 

@@ -253,9 +253,10 @@ def deployments(
 
 
 def _register_sweeps() -> None:
-    from mlops.cli import sweeps
+    from mlops.cli import drift, sweeps
 
     sweeps.register(app)
+    drift.register(app)
 
 
 _register_sweeps()

@@ -221,6 +221,7 @@ class DriftMetric(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     check_id: Mapped[str] = mapped_column(String(64), index=True)
+    symbol: Mapped[str | None] = mapped_column(String(32))
     agent_type: Mapped[str] = mapped_column(String(32))
     model_version: Mapped[int | None]
     drift_type: Mapped[str] = mapped_column(String(16))  # feature | prediction | performance
@@ -236,6 +237,22 @@ class DriftMetric(Base):
     current_start: Mapped[datetime | None]
     current_end: Mapped[datetime | None]
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DriftBaseline(Base):
+    """The reference side of drift checks for one model version (see drift/baseline.py)."""
+
+    __tablename__ = "drift_baselines"
+    __table_args__ = (UniqueConstraint("agent_type", "model_version", name="uq_drift_baselines_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int]
+    symbol: Mapped[str] = mapped_column(String(32))
+    reference_start: Mapped[datetime | None]
+    reference_end: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class FeatureFlag(Base):

@@ -19,7 +19,7 @@ from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_ag
 from mlops.data.features import FEATURE_NAMES
 from mlops.data.store import count_bars, load_bars
 from mlops.db import session_scope
-from mlops.db.models import FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
+from mlops.db.models import DriftBaseline, FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
 from mlops.errors import DataQualityError, SkippyError
 from mlops.logs import get_logger
 from mlops.pipeline.artifacts import write_artifacts
@@ -99,7 +99,7 @@ def retrain(
             decision = validate_against_champion(settings, spec, trained, data)
         version = _log_and_register(settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer)
         with timer.phase("app_db"):
-            _record_training(settings, run_id, agent, version, trained, data)
+            _record_training(settings, run_id, agent, version, trained, data, symbol)
         with timer.phase("deployment"):
             result = _deploy(settings, spec, run_id, version, trained, decision, mlflow_run_id, requested_by)
         return replace(result, timings=timer.seconds)
@@ -272,9 +272,33 @@ def _record_quality(
 
 
 def _record_training(
-    settings: Settings, run_id: int, agent: str, version: int, trained: TrainedAgent, data: Dataset
+    settings: Settings, run_id: int, agent: str, version: int, trained: TrainedAgent, data: Dataset, symbol: str
 ) -> None:
+    from drift.baseline import compute_baseline
+
+    train = data.splits.train
+    x_train = data.features.to_numpy()[train]
+    baseline = compute_baseline(
+        x_train,
+        list(FEATURE_NAMES),
+        trained.predict(x_train),
+        baseline_sharpe=trained.test["sharpe_ratio"],
+        periods_per_year=data.periods_per_year,
+        bins=settings.drift_bins,
+        seed=settings.seed,
+    )
+    reference_start, reference_end = _window_bounds(data, "train")
     with session_scope(settings.app_db_url) as session:
+        session.add(
+            DriftBaseline(
+                agent_type=agent,
+                model_version=version,
+                symbol=symbol,
+                reference_start=reference_start,
+                reference_end=reference_end,
+                payload=baseline,
+            )
+        )
         for rank, (feature, importance, std) in enumerate(trained.importance, start=1):
             session.add(
                 FeatureImportance(

@@ -1,0 +1,1 @@
+"""Drift statistics (pure numpy/scipy, no I/O), baselines, and the Evidently report adapter."""

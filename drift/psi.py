@@ -1,0 +1,16 @@
+"""Population stability index over the same reference-decile bins (reported beside KL)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drift.bins import FLOOR, bin_shares, floored
+
+
+def population_stability_index(
+    reference_shares: np.ndarray, edges: np.ndarray, current: np.ndarray, floor: float = FLOOR
+) -> float:
+    """Σ (q − p)·ln(q/p) with floored, renormalised shares."""
+    p = floored(np.asarray(reference_shares, dtype=float), floor)
+    q = floored(bin_shares(np.asarray(current, dtype=float), np.asarray(edges, dtype=float)), floor)
+    return float(np.sum((q - p) * np.log(q / p)))

@@ -1,0 +1,88 @@
+"""The drift check end to end: a champion trained on one regime, checked on its own regime and after
+bars of a stormier regime are appended; rows in drift_metrics; the Evidently report; flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops.data.generate import generate_market
+from mlops.errors import FeatureDisabledError, NotFoundError
+from mlops.flags import set_flag
+from mlops.pipeline.drift import check_drift, drift_history
+from mlops.pipeline.retrain import retrain
+from mlops.settings import Settings
+from mlops.stores import init_stores
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+VOL_FEATURES = {"vol_5", "vol_20", "vol_60", "hl_range"}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    s = make_settings(
+        tmp_path_factory.mktemp("drift"), drift_report=False, sharpe_tolerance=10.0, min_accuracy=0.0
+    )  # the champion itself is not under test here
+    init_stores(s)
+    generate_market(s, symbol="SYNTH", n_bars=2500, regime="normal")
+    result = retrain(s, agent="market_insight")
+    assert result.deployment_status == "promoted", result.reason
+    return s
+
+
+def test_a_check_records_every_statistic(settings: Settings) -> None:
+    check = check_drift(settings, agent="market_insight")
+    assert check.model_version == 1 and check.window_bars == settings.drift_window_bars
+    features = [r for r in check.rows if r.feature is not None]
+    assert len(features) == 13 and all("psi" in r.details for r in features)
+    kinds = {r.drift_type: r for r in check.summary()}
+    assert set(kinds) == {"feature", "prediction", "performance"}
+    assert kinds["feature"].value == max(r.value or 0.0 for r in features)
+    assert 0 <= (kinds["prediction"].value or 0.0) < 1
+    assert "probability_not_worse" in kinds["performance"].details
+    assert check.status in ("ok", "warning", "critical")
+    history = drift_history(settings, agent="market_insight", include_features=True)
+    assert {h.check_id for h in history} == {check.check_id} and len(history) == 16
+
+
+def test_a_stormier_regime_is_critical_on_the_volatility_features(settings: Settings) -> None:
+    before = check_drift(settings, agent="market_insight", window_bars=250)
+    generate_market(settings, symbol="SYNTH", n_bars=250, regime="volatile", append=True)
+    after = check_drift(settings, agent="market_insight", window_bars=250)
+    feature = next(r for r in after.summary() if r.drift_type == "feature")
+    assert feature.status == "critical" and feature.details["worst_feature"] in VOL_FEATURES
+    vol = {r.feature: r for r in after.rows if r.feature in ("vol_5", "vol_20")}
+    assert all(r.status == "critical" for r in vol.values())
+    before_vol = {r.feature: r.value for r in before.rows if r.feature in ("vol_5", "vol_20")}
+    assert all((vol[f].value or 0) > 5 * (before_vol[f] or 0) for f in vol)
+    assert after.status == "critical"
+    critical = drift_history(settings, agent="market_insight", status="critical")
+    assert after.check_id in {h.check_id for h in critical}
+
+
+def test_short_windows_are_insufficient_not_wrong(settings: Settings) -> None:
+    check = check_drift(settings, agent="market_insight", window_bars=10)
+    assert check.status == "insufficient"
+    assert all(r.status == "insufficient" and "at least 30" in r.details["reason"] for r in check.rows)
+
+
+def test_flag_and_missing_champion(settings: Settings) -> None:
+    with pytest.raises(NotFoundError, match="risk_assessor has no champion"):
+        check_drift(settings, agent="risk_assessor")
+    set_flag(settings, "mlops_drift_detection", False, "test")
+    try:
+        with pytest.raises(FeatureDisabledError, match="feature flag mlops_drift_detection is off"):
+            check_drift(settings, agent="market_insight")
+    finally:
+        set_flag(settings, "mlops_drift_detection", True, "test")
+
+
+def test_the_evidently_report_is_written_for_people(settings: Settings, tmp_path: Path) -> None:
+    with_report = settings.model_copy(update={"drift_report": True, "drift_report_rows": 500})
+    check = check_drift(with_report, agent="market_insight", window_bars=300)
+    assert Path(check.report["html"]).stat().st_size > 10_000
+    assert '"metrics"' in Path(check.report["json"]).read_text()
+    row = next(h for h in drift_history(settings, agent="market_insight") if h.check_id == check.check_id)
+    assert row.details["report"]["html"] == check.report["html"]
