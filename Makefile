@@ -30,6 +30,7 @@ pytest:
 bench: env
 	$(UV) run --frozen python bench/retrain.py
 	$(UV) run --frozen python bench/sweep.py
+	$(UV) run --frozen python bench/drift.py
 
 clean:
 	rm -rf .skippy .pytest_cache .mypy_cache .ruff_cache

@@ -86,3 +86,34 @@ def test_the_evidently_report_is_written_for_people(settings: Settings, tmp_path
     assert '"metrics"' in Path(check.report["json"]).read_text()
     row = next(h for h in drift_history(settings, agent="market_insight") if h.check_id == check.check_id)
     assert row.details["report"]["html"] == check.report["html"]
+
+
+def test_cli_reports_drift_with_exit_code_zero(settings: Settings) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+    from mlops.settings import get_settings
+
+    env: dict[str, str | None] = {
+        "SKIPPY_HOME": str(settings.home),
+        "SKIPPY_DRIFT_REPORT": "false",
+        "MLFLOW_TRACKING_URI": None,
+        "DATABASE_URL": None,
+        "COLUMNS": "200",
+    }
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["ai", "drift", "--json"], env=env)
+        assert result.exit_code == 0, result.stderr
+        checks = json.loads(result.stdout)
+        assert [c["agent_type"] for c in checks] == ["market_insight"]  # the only agent with a champion
+        table = CliRunner().invoke(app, ["ai", "drift", "--agent", "market_insight"], env=env)
+        assert table.exit_code == 0 and "kl_divergence" in table.stdout and "sharpe_degradation" in table.stdout
+        history = CliRunner().invoke(app, ["ai", "drift-history", "--agent", "market_insight", "--json"], env=env)
+        assert history.exit_code == 0 and json.loads(history.stdout)[0]["check_id"]
+        bad = CliRunner().invoke(app, ["ai", "drift", "--agent", "alpha"], env=env)
+        assert bad.exit_code == 2 and "unknown agent 'alpha'" in bad.stderr
+    finally:
+        get_settings.cache_clear()
