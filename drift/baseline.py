@@ -8,9 +8,39 @@ from typing import Any
 
 import numpy as np
 
-from drift.bins import bin_shares, decile_edges
+from drift.bins import bin_shares, decile_edges, floored
 
 SAMPLE_ROWS = 1000
+FLOOR_WINDOWS = (60, 125, 250, 500, 1000)  # window lengths the noise floor is measured for
+FLOOR_STEP_SHARE = 0.1  # sliding windows advance by 10 % of their length
+
+
+def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, window: int) -> float | None:
+    """The largest KL(reference ‖ window) over sliding windows of `window` bars *inside* the reference
+    itself: how far a feature's KL goes with no drift at all, at that window length. Slow, autocorrelated
+    features (a 60-bar volatility) reach KL values far above the default thresholds this way, because a
+    short window holds few independent stretches of their lookback. None when the reference is shorter
+    than two windows."""
+    if len(values) < 2 * window:
+        return None
+    p = floored(shares)
+    step = max(1, int(window * FLOOR_STEP_SHARE))
+    bins = np.searchsorted(edges, values, side="left")
+    worst = 0.0
+    for start in range(0, len(values) - window + 1, step):
+        counts = np.bincount(bins[start : start + window], minlength=len(shares))
+        q = floored(counts / window)
+        worst = max(worst, float(np.sum(p * np.log(p / q))))
+    return worst
+
+
+def noise_floor_for(floors: dict[str, float], window: int) -> float:
+    """The feature's KL noise floor at `window` bars, from the measured length nearest to it (in ratio),
+    scaled by length (KL's sampling noise falls roughly as 1/length). 0 when nothing was measured."""
+    if not floors:
+        return 0.0
+    nearest = min(floors, key=lambda w: abs(np.log(int(w) / window)))
+    return float(floors[nearest]) * int(nearest) / window
 
 
 def compute_baseline(
@@ -25,8 +55,15 @@ def compute_baseline(
 ) -> dict[str, Any]:
     per_feature = {}
     for j, name in enumerate(names):
-        edges = decile_edges(features[:, j], bins)
-        per_feature[name] = {"edges": edges.tolist(), "shares": bin_shares(features[:, j], edges).tolist()}
+        column = features[:, j]
+        edges = decile_edges(column, bins)
+        shares = bin_shares(column, edges)
+        floors = {str(w): kl_noise_floor(column[np.isfinite(column)], edges, shares, w) for w in FLOOR_WINDOWS}
+        per_feature[name] = {
+            "edges": edges.tolist(),
+            "shares": shares.tolist(),
+            "kl_noise_floor": {w: f for w, f in floors.items() if f is not None},
+        }
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(features), size=min(SAMPLE_ROWS, len(features)), replace=False))
     return {

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     drift_sharpe_warning: float = 0.02
     drift_sharpe_critical: float = 0.05
     drift_significance: float = 0.05
+    drift_noise_floor: bool = Field(
+        default=True,
+        description="Judge each feature's KL by its excess over the KL the same window length reaches inside "
+        "the training window (its no-drift noise floor); false: the raw KL against the thresholds",
+    )
     drift_report: bool = Field(default=True, description="Write an Evidently report with each check")
     drift_report_rows: int = Field(default=5000, description="Row sample of the Evidently report")
 

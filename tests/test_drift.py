@@ -42,6 +42,10 @@ def test_a_check_records_every_statistic(settings: Settings) -> None:
     assert kinds["feature"].value == max(r.value or 0.0 for r in features)
     assert 0 <= (kinds["prediction"].value or 0.0) < 1
     assert "probability_not_worse" in kinds["performance"].details
+    # The training regime, at the default window: no feature beyond its no-drift noise floor.
+    assert kinds["feature"].status == "ok", kinds["feature"].details
+    slow = next(r for r in features if r.feature == "vol_60")
+    assert slow.details["noise_floor"] > settings.drift_kl_critical  # why raw thresholds alone cannot work
     assert check.status in ("ok", "warning", "critical")
     history = drift_history(settings, agent="market_insight", include_features=True)
     assert {h.check_id for h in history} == {check.check_id} and len(history) == 16
@@ -54,6 +58,7 @@ def test_a_stormier_regime_is_critical_on_the_volatility_features(settings: Sett
     feature = next(r for r in after.summary() if r.drift_type == "feature")
     assert feature.status == "critical" and feature.details["worst_feature"] in VOL_FEATURES
     vol = {r.feature: r for r in after.rows if r.feature in ("vol_5", "vol_20")}
+    assert all((r.details["excess"] or 0) > 1.0 for r in vol.values())
     assert all(r.status == "critical" for r in vol.values())
     before_vol = {r.feature: r.value for r in before.rows if r.feature in ("vol_5", "vol_20")}
     assert all((vol[f].value or 0) > 5 * (before_vol[f] or 0) for f in vol)

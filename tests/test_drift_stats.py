@@ -122,3 +122,21 @@ def test_baseline_holds_what_a_check_needs() -> None:
     b = compute_baseline(x, ["a", "b"], rng.random(3000), baseline_sharpe=1.2, periods_per_year=252)
     assert len(b["features"]["a"]["edges"]) == 9 and sum(b["features"]["a"]["shares"]) == pytest.approx(1.0)
     assert b["predictions_sorted"] == sorted(b["predictions_sorted"]) and len(b["sample"]["a"]) == 1000
+
+
+def test_noise_floor_is_small_for_iid_and_large_for_slow_features() -> None:
+    from drift.baseline import kl_noise_floor, noise_floor_for
+
+    rng = np.random.default_rng(5)
+    iid = rng.normal(size=3000)
+    slow = np.convolve(rng.normal(size=3060), np.ones(60) / 60, mode="valid")[:3000]  # a 60-bar rolling mean
+    floors = {}
+    for name, x in (("iid", iid), ("slow", slow)):
+        edges = decile_edges(x)
+        floors[name] = kl_noise_floor(x, edges, bin_shares(x, edges), 250)
+    assert floors["iid"] is not None and floors["iid"] < 0.1
+    assert floors["slow"] is not None and floors["slow"] > 10 * floors["iid"]
+    assert kl_noise_floor(iid[:400], decile_edges(iid), bin_shares(iid, decile_edges(iid)), 250) is None
+    assert noise_floor_for({"250": 0.2, "500": 0.1}, 250) == pytest.approx(0.2)
+    assert noise_floor_for({"250": 0.2}, 500) == pytest.approx(0.1)  # scaled by length
+    assert noise_floor_for({}, 250) == 0.0

@@ -51,7 +51,7 @@ def drift(
                     [
                         r.drift_type,
                         r.statistic,
-                        r.feature or str(r.details.get("worst_feature") or "-"),
+                        r.feature or ("max of all" if r.drift_type == "feature" else "-"),
                         r.value,
                         r.warning,
                         r.critical,
@@ -75,6 +75,15 @@ def _notes(details: dict[str, Any]) -> str:
         )
     if "psi" in details:
         return f"PSI {details['psi']:.3f}"
+    if "worst_excess" in details:
+        drifted = details["drifted"]
+        return (
+            f"{details['worst_feature']}: KL {details['worst_value']:.3f}, "
+            f"noise floor {details['worst_noise_floor']:.3f}; "
+            f"{len(drifted)} drifted" + (f": {', '.join(drifted[:5])}" if drifted else "")
+        )
+    if "noise_floor" in details:
+        return f"PSI {details['psi']:.3f}; noise floor {details['noise_floor']:.3f}"
     if "drifted" in details:
         return f"{len(details['drifted'])} features drifted" + (
             f": {', '.join(details['drifted'][:4])}" if details["drifted"] else ""

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from drift.baseline import noise_floor_for
 from drift.kl import kl_divergence
 from drift.psi import population_stability_index
 from drift.registry import classify, worst
@@ -76,38 +77,47 @@ def _load_baseline(settings: Settings, agent: str, version: int) -> DriftBaselin
 
 
 def _feature_rows(settings: Settings, baseline: dict[str, Any], current: pd.DataFrame) -> list[DriftRow]:
+    """KL (and PSI) per feature. With `drift_noise_floor`, the status judges the KL in excess of the
+    feature's no-drift noise floor at this window length (see drift.baseline.kl_noise_floor)."""
     rows = []
+    warning, critical = settings.drift_kl_warning, settings.drift_kl_critical
     for name in FEATURE_NAMES:
         ref = baseline["features"][name]
+        shares, edges = np.asarray(ref["shares"]), np.asarray(ref["edges"])
         values = current[name].to_numpy()
-        finite = np.isfinite(values)
-        value = kl_divergence(np.asarray(ref["shares"]), np.asarray(ref["edges"]), values, settings.drift_floor)
-        psi = population_stability_index(
-            np.asarray(ref["shares"]), np.asarray(ref["edges"]), values, settings.drift_floor
-        )
+        value = kl_divergence(shares, edges, values, settings.drift_floor)
+        psi = population_stability_index(shares, edges, values, settings.drift_floor)
+        floor = noise_floor_for(ref.get("kl_noise_floor", {}), len(current)) if settings.drift_noise_floor else 0.0
+        excess = value - floor
         rows.append(
             DriftRow(
                 "feature",
                 "kl_divergence",
                 name,
                 value,
-                settings.drift_kl_warning,
-                settings.drift_kl_critical,
-                classify(value, settings.drift_kl_warning, settings.drift_kl_critical),
-                {"psi": psi, "non_finite": int((~finite).sum())},
+                warning,
+                critical,
+                classify(excess, warning, critical),
+                {"psi": psi, "noise_floor": floor, "excess": excess, "non_finite": int((~np.isfinite(values)).sum())},
             )
         )
-    top = max(rows, key=lambda r: r.value or 0.0)
+    top = max(rows, key=lambda r: r.details["excess"])
     rows.append(
         DriftRow(
             "feature",
             "kl_divergence",
             None,
-            top.value,
-            top.warning,
-            top.critical,
+            max(r.value or 0.0 for r in rows),
+            warning,
+            critical,
             top.status,
-            {"worst_feature": top.feature, "drifted": [r.feature for r in rows if r.status in ("warning", "critical")]},
+            {
+                "worst_feature": top.feature,
+                "worst_value": top.value,
+                "worst_excess": top.details["excess"],
+                "worst_noise_floor": top.details["noise_floor"],
+                "drifted": [r.feature for r in rows if r.status in ("warning", "critical")],
+            },
         )
     )
     return rows
