@@ -12,7 +12,8 @@ from drift.bins import bin_shares, decile_edges, floored
 
 SAMPLE_ROWS = 1000
 FLOOR_WINDOWS = (60, 125, 250, 500, 1000)  # window lengths the noise floor is measured for
-FLOOR_STEP_SHARE = 0.1  # sliding windows advance by 10 % of their length
+FLOOR_STEP_SHARE = 0.1  # sliding windows advance by 10 % of their length ...
+FLOOR_MAX_WINDOWS = 200  # ... but no more than this many windows per length (long histories)
 
 
 def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, window: int) -> float | None:
@@ -25,9 +26,12 @@ def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, wi
         return None
     p = floored(shares)
     step = max(1, int(window * FLOOR_STEP_SHARE))
+    starts = np.arange(0, len(values) - window + 1, step)
+    if len(starts) > FLOOR_MAX_WINDOWS:
+        starts = np.linspace(0, len(values) - window, FLOOR_MAX_WINDOWS).astype(int)
     bins = np.searchsorted(edges, values, side="left")
     worst = 0.0
-    for start in range(0, len(values) - window + 1, step):
+    for start in starts:
         counts = np.bincount(bins[start : start + window], minlength=len(shares))
         q = floored(counts / window)
         worst = max(worst, float(np.sum(p * np.log(p / q))))

@@ -140,3 +140,16 @@ def test_noise_floor_is_small_for_iid_and_large_for_slow_features() -> None:
     assert noise_floor_for({"250": 0.2, "500": 0.1}, 250) == pytest.approx(0.2)
     assert noise_floor_for({"250": 0.2}, 500) == pytest.approx(0.1)  # scaled by length
     assert noise_floor_for({}, 250) == 0.0
+
+
+def test_kl_and_psi_together_equal_the_separate_statistics() -> None:
+    from drift.psi import kl_and_psi
+
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=5000)
+    edges = decile_edges(ref)
+    shares = bin_shares(ref, edges)
+    cur = rng.normal(0.3, 1.1, 4000)
+    kl, psi = kl_and_psi(shares, edges, cur)
+    assert kl == pytest.approx(kl_divergence(shares, edges, cur))
+    assert psi == pytest.approx(population_stability_index(shares, edges, cur))

@@ -84,10 +84,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the project's errors into one red line and a non-zero exit code (no traceback)."""
-    from mlops.errors import ConflictError, SkippyError
+    from mlops.errors import ConflictError, FeatureDisabledError, SkippyError
 
     try:
         yield
+    except FeatureDisabledError as exc:
+        # A switched-off feature is a state, not a failure (DESIGN §9): say so and exit 0.
+        err_console.print(f"[yellow]skipped:[/yellow] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(0) from None
     except ConflictError as exc:
         fail(str(exc), code=3)
     except SkippyError as exc:

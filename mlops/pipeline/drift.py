@@ -15,8 +15,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from drift.baseline import noise_floor_for
-from drift.kl import kl_divergence
-from drift.psi import population_stability_index
+from drift.psi import kl_and_psi
 from drift.registry import classify, worst
 from drift.sharpe import sharpe_degradation
 from drift.wasserstein import wasserstein_1
@@ -85,8 +84,7 @@ def _feature_rows(settings: Settings, baseline: dict[str, Any], current: pd.Data
         ref = baseline["features"][name]
         shares, edges = np.asarray(ref["shares"]), np.asarray(ref["edges"])
         values = current[name].to_numpy()
-        value = kl_divergence(shares, edges, values, settings.drift_floor)
-        psi = population_stability_index(shares, edges, values, settings.drift_floor)
+        value, psi = kl_and_psi(shares, edges, values, settings.drift_floor)
         floor = noise_floor_for(ref.get("kl_noise_floor", {}), len(current)) if settings.drift_noise_floor else 0.0
         excess = value - floor
         rows.append(
