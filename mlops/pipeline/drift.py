@@ -285,7 +285,7 @@ def _record(settings: Settings, check: DriftCheck, stored: DriftBaseline) -> Dri
         "drift check",
         agent_type=check.agent_type,
         model_version=check.model_version,
-        deployment_status=check.status,
+        drift_status=check.status,
         check_id=check.check_id,
         metrics={r.drift_type: r.value for r in check.summary()},
     )
