@@ -18,11 +18,12 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 # Run as a script, this file's folder is sys.path[0] and `drift.py` would shadow the `drift` package.
-sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+sys.path[:] = [p for p in sys.path if p not in ("", str(Path(__file__).resolve().parent))]
 
 FEATURES = 20
 

@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as a script, this folder is sys.path[0], and bench/drift.py would shadow the `drift` package.
+sys.path[:] = [p for p in sys.path if p not in ("", str(Path(__file__).resolve().parent))]
+
 MLFLOW_PHASES = ("mlflow_logging", "mlflow_model", "registration")
 
 

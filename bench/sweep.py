@@ -11,9 +11,13 @@ Prints b/a (tracking overhead; target <= 1.25) and b/c (parallel speed-up; targe
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Run as a script, this folder is sys.path[0], and bench/drift.py would shadow the `drift` package.
+sys.path[:] = [p for p in sys.path if p not in ("", str(Path(__file__).resolve().parent))]
 
 GRID = {"learning_rate": [0.002, 0.01, 0.05], "batch_size": [16, 32, 64], "hidden_units": [0, 8, 16]}
 

@@ -10,6 +10,7 @@ from mlops.cli.common import JSON_OPTION
 app = typer.Typer(
     help="Skippy MLOps: retrain, validate, deploy and watch the trading agents.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich help imports markdown and pygments (~0.3 s)
     pretty_exceptions_enable=False,
 )
 app.add_typer(ai.app, name="ai")

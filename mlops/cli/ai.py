@@ -9,7 +9,9 @@ import typer
 from mlops.cli.common import JSON_OPTION, current_user, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
-app = typer.Typer(help="The ML agents: retrain, models, runs, promote, rollback.", no_args_is_help=True)
+app = typer.Typer(
+    help="The ML agents: retrain, models, runs, promote, rollback.", no_args_is_help=True, rich_markup_mode=None
+)
 
 AGENT_HELP = "market_insight or risk_assessor"
 EXIT_REJECTED, EXIT_FAILED = 4, 1

@@ -9,7 +9,11 @@ import typer
 from mlops.cli.common import JSON_OPTION, ready_settings
 from mlops.cli.output import console, emit, fmt, table, user_errors
 
-app = typer.Typer(help="Market data: import CSV/Parquet, generate the synthetic market, status.", no_args_is_help=True)
+app = typer.Typer(
+    help="Market data: import CSV/Parquet, generate the synthetic market, status.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _print_import(result: object) -> None:

@@ -7,7 +7,7 @@ import typer
 from mlops.cli.common import JSON_OPTION
 from mlops.cli.output import console, emit, user_errors
 
-app = typer.Typer(help="App database: migrations and status.", no_args_is_help=True)
+app = typer.Typer(help="App database: migrations and status.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("upgrade")

@@ -7,7 +7,7 @@ import typer
 from mlops.cli.common import JSON_OPTION, current_user, ready_settings
 from mlops.cli.output import console, emit, table, user_errors
 
-app = typer.Typer(help="Feature flags: list and switch.", no_args_is_help=True)
+app = typer.Typer(help="Feature flags: list and switch.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
