@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from drift.bins import bin_shares, decile_edges, floored
+from drift.bins import FLOOR, bin_shares, decile_edges, floored
 
 SAMPLE_ROWS = 1000
 FLOOR_WINDOWS = (60, 125, 250, 500, 1000)  # window lengths the noise floor is measured for
@@ -16,7 +16,9 @@ FLOOR_STEP_SHARE = 0.1  # sliding windows advance by 10 % of their length ...
 FLOOR_MAX_WINDOWS = 200  # ... but no more than this many windows per length (long histories)
 
 
-def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, window: int) -> float | None:
+def kl_noise_floor(
+    values: np.ndarray, edges: np.ndarray, shares: np.ndarray, window: int, floor: float = FLOOR
+) -> float | None:
     """The largest KL(reference ‖ window) over sliding windows of `window` bars *inside* the reference
     itself: how far a feature's KL goes with no drift at all, at that window length. Slow, autocorrelated
     features (a 60-bar volatility) reach KL values far above the default thresholds this way, because a
@@ -24,7 +26,7 @@ def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, wi
     than two windows."""
     if len(values) < 2 * window:
         return None
-    p = floored(shares)
+    p = floored(shares, floor)
     step = max(1, int(window * FLOOR_STEP_SHARE))
     starts = np.arange(0, len(values) - window + 1, step)
     if len(starts) > FLOOR_MAX_WINDOWS:
@@ -33,7 +35,7 @@ def kl_noise_floor(values: np.ndarray, edges: np.ndarray, shares: np.ndarray, wi
     worst = 0.0
     for start in starts:
         counts = np.bincount(bins[start : start + window], minlength=len(shares))
-        q = floored(counts / window)
+        q = floored(counts / window, floor)
         worst = max(worst, float(np.sum(p * np.log(p / q))))
     return worst
 
@@ -56,13 +58,15 @@ def compute_baseline(
     periods_per_year: float,
     bins: int = 10,
     seed: int = 0,
+    floor: float = FLOOR,
 ) -> dict[str, Any]:
     per_feature = {}
     for j, name in enumerate(names):
         column = features[:, j]
         edges = decile_edges(column, bins)
         shares = bin_shares(column, edges)
-        floors = {str(w): kl_noise_floor(column[np.isfinite(column)], edges, shares, w) for w in FLOOR_WINDOWS}
+        finite = column[np.isfinite(column)]
+        floors = {str(w): kl_noise_floor(finite, edges, shares, w, floor) for w in FLOOR_WINDOWS}
         per_feature[name] = {
             "edges": edges.tolist(),
             "shares": shares.tolist(),
@@ -73,7 +77,7 @@ def compute_baseline(
     return {
         "bins": bins,
         "features": per_feature,
-        "predictions_sorted": np.sort(predictions).tolist(),
+        "predictions_sorted": np.sort(predictions[np.isfinite(predictions)]).tolist(),
         "baseline_sharpe": baseline_sharpe,
         "periods_per_year": periods_per_year,
         "sample": {name: features[take, j].tolist() for j, name in enumerate(names)},

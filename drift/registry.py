@@ -35,7 +35,7 @@ def get_statistic(name: str) -> Statistic:
 
 def classify(value: float | None, warning: float, critical: float) -> str:
     """ok / warning / critical for a value above its thresholds; no value (too little data) is `insufficient`."""
-    if value is None:
+    if value is None or value != value:  # None or NaN: nothing to judge
         return "insufficient"
     if value > critical:
         return "critical"

@@ -12,6 +12,7 @@ import numpy as np
 
 def wasserstein_1(reference_sorted: np.ndarray, current: np.ndarray) -> float:
     u = np.asarray(reference_sorted, dtype=float)
+    u = u[np.isfinite(u)]
     v = np.sort(np.asarray(current, dtype=float)[np.isfinite(current)])
     if u.size == 0 or v.size == 0:
         raise ValueError("both samples need at least one finite value")

@@ -213,19 +213,23 @@ def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         who = f"pid {worker['pid']} on {worker['host']}" if worker else "a worker"
         error = f"worker ({who}) died during the trial"
-        try:
-            storage.set_trial_user_attr(trial_id, "error", error)
-            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:
-            continue  # another process recovered it first
         params = frozen.system_attrs.get("fixed_params", frozen.params)
         attempt = int(frozen.user_attrs.get("skippy_attempt", 1))
         requeued = attempt < MAX_ATTEMPTS
-        if requeued:
-            study.enqueue_trial(
-                params, user_attrs={"skippy_attempt": attempt + 1, "requeued_from": frozen.number}, skip_if_exists=False
-            )
+        # Re-queue *before* failing the dead trial: in between, a finalizer must never see the grid as
+        # exhausted while the point is in neither state.
+        replacement = (
+            _enqueue_replacement(study, storage, study_id, params, attempt, frozen.number) if requeued else None
+        )
+        try:
+            storage.set_trial_user_attr(trial_id, "error", error)
+            won = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            won = False
+        if not won:  # another process recovered it first, and re-queued it itself
+            if replacement is not None:
+                _discard(storage, replacement)
+            continue
         record_trial(
             settings,
             TrialRecord(
@@ -240,6 +244,32 @@ def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
         failed.append(frozen.number)
         log.warning("sweep trial recovered", sweep_id=sweep.id, trial=frozen.number, requeued=requeued)
     return failed
+
+
+def _enqueue_replacement(
+    study: Any, storage: Any, study_id: int, params: dict[str, Any], attempt: int, number: int
+) -> int | None:
+    from optuna.trial import TrialState
+
+    study.enqueue_trial(
+        params, user_attrs={"skippy_attempt": attempt + 1, "requeued_from": number}, skip_if_exists=False
+    )
+    for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if t.user_attrs.get("requeued_from") == number:
+            return int(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+    return None
+
+
+def _discard(storage: Any, trial_id: int) -> None:
+    """Drop a duplicate replacement (another recoverer re-queued the same point)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    try:
+        storage.set_trial_user_attr(trial_id, "error", "duplicate re-queue, discarded")
+        storage.set_trial_state_values(trial_id, state=TrialState.PRUNED)
+    except UpdateFinishedTrialError:
+        pass
 
 
 def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = None) -> int:
@@ -294,11 +324,8 @@ def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = No
         )
         shown = {k: outcome.metrics[k] for k in SHOWN_METRICS if k in outcome.metrics}
         trial.set_user_attr("skippy", {"mlflow_run_id": outcome.child_run_id, **shown})
-        if outcome.ok:
-            study.tell(trial, outcome.objective)
-        else:
-            trial.set_user_attr("error", str(outcome.error)[:1000])
-            study.tell(trial, state=TrialState.FAIL)
+        # The app DB row first: once Optuna says the grid is exhausted, a finalizer (possibly another
+        # worker) ranks the trials from the app DB, so every told trial must already be there.
         record_trial(
             settings,
             TrialRecord(
@@ -313,6 +340,11 @@ def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = No
                 outcome.seconds,
             ),
         )
+        if outcome.ok:
+            study.tell(trial, outcome.objective)
+        else:
+            trial.set_user_attr("error", str(outcome.error)[:1000])
+            study.tell(trial, state=TrialState.FAIL)
         done += 1
     finalize(settings, sweep_id)
     return done

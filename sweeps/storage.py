@@ -17,7 +17,12 @@ _OPEN: dict[str, Any] = {}
 
 
 def reset_after_fork() -> None:
-    """In a forked child: open storages afresh rather than share the parent's connections."""
+    """In a forked child: open storages afresh, dropping (not closing) the parent's pooled connections."""
+    for storage in _OPEN.values():
+        backend = getattr(storage, "_backend", storage)  # Optuna's cache wraps the RDBStorage
+        engine = getattr(backend, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)
     _OPEN.clear()
 
 

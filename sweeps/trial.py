@@ -62,10 +62,14 @@ def evaluate_point(
             importance=False,
             time_limit_seconds=settings.sweep_trial_timeout_seconds,
         )
-    except SkippyError as exc:
-        log_batch(settings, child, params=hp.model_dump(), tags={"skippy.error": str(exc)[:5000]})
-        end_run(settings, child, "FAILED")
-        return TrialOutcome(False, None, {}, child, str(exc), time.perf_counter() - start)
+    except Exception as exc:  # a trial's failure is the trial's, never the worker's
+        message = str(exc) if isinstance(exc, SkippyError) else f"{type(exc).__name__}: {exc}"
+        try:
+            log_batch(settings, child, params=hp.model_dump(), tags={"skippy.error": message[:5000]})
+            end_run(settings, child, "FAILED")
+        except Exception:
+            pass  # the app DB and the study still record the failure
+        return TrialOutcome(False, None, {}, child, message, time.perf_counter() - start)
     metrics = {k: v for k, v in trained.validation.items() if k not in COUNTS}
     metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in COUNTS}
     metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}

@@ -105,12 +105,13 @@ def test_registry_and_classification() -> None:
     with pytest.raises(KeyError, match="unknown drift statistic 'chi2'; known: kl_divergence, psi, wasserstein"):
         get_statistic("chi2")
     assert {s.drift_type for s in STATISTICS.values()} == {"feature", "prediction", "performance"}
-    assert [classify(v, 0.05, 0.1) for v in (0.01, 0.05, 0.07, 0.1, 0.2, None)] == [
+    assert [classify(v, 0.05, 0.1) for v in (0.01, 0.05, 0.07, 0.1, 0.2, None, float("nan"))] == [
         "ok",
         "ok",
         "warning",
         "warning",
         "critical",
+        "insufficient",
         "insufficient",
     ]
     assert worst(["ok", "warning", "insufficient"]) == "warning" and worst([]) == "ok"

@@ -13,7 +13,7 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,21 +74,43 @@ def reap_dead_runs(settings: Settings) -> list[int]:
     """Mark runs whose process died as failed and free their locks; returns the reaped run ids."""
     stale = timedelta(seconds=settings.lock_stale_seconds)
     reaped: list[tuple[int, str | None]] = []
+    # Conditional writes: another reaper, or the run itself, may act between our read and our write.
+    active = ("running", "queued")
     with session_scope(settings.app_db_url) as session:
-        for run in session.scalars(select(ModelRun).where(ModelRun.status.in_(("running", "queued")))):
-            if run.pid == os.getpid() and run.hostname == HOSTNAME:
+        candidates = session.execute(
+            select(
+                ModelRun.id,
+                ModelRun.pid,
+                ModelRun.hostname,
+                ModelRun.started_at,
+                ModelRun.created_at,
+                ModelRun.mlflow_run_id,
+            ).where(ModelRun.status.in_(active))
+        ).all()
+        for run_id, pid, hostname, started_at, created_at, mlflow_run_id in candidates:
+            if pid == os.getpid() and hostname == HOSTNAME:
                 continue
-            if _is_dead(run.pid, run.hostname, run.started_at or run.created_at, stale):
-                run.status = "failed"
-                run.error = (
-                    f"process {run.pid} on {run.hostname} died before the run finished "
-                    "(killed or crashed); no alias was moved"
+            if not _is_dead(pid, hostname, started_at or created_at, stale):
+                continue
+            error = f"process {pid} on {hostname} died before the run finished (killed or crashed); no alias was moved"
+            result = session.execute(
+                update(ModelRun)
+                .where(ModelRun.id == run_id, ModelRun.status.in_(active))
+                .values(status="failed", error=error, finished_at=datetime.now(UTC))
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                reaped.append((run_id, mlflow_run_id))
+        for agent, run_id, pid, hostname, acquired_at in session.execute(
+            select(
+                AgentLock.agent_type, AgentLock.model_run_id, AgentLock.pid, AgentLock.hostname, AgentLock.acquired_at
+            )
+        ).all():
+            if _is_dead(pid, hostname, acquired_at, stale):
+                session.execute(
+                    delete(AgentLock).where(
+                        AgentLock.agent_type == agent, AgentLock.model_run_id == run_id, AgentLock.pid == pid
+                    )
                 )
-                run.finished_at = datetime.now(UTC)
-                reaped.append((run.id, run.mlflow_run_id))
-        for lock in session.scalars(select(AgentLock)):
-            if _is_dead(lock.pid, lock.hostname, lock.acquired_at, stale):
-                session.delete(lock)
     for run_id, mlflow_run_id in reaped:
         log.warning("reaped dead run", model_run_id=run_id, deployment_status="failed")
         if mlflow_run_id:

@@ -286,6 +286,7 @@ def _record_training(
         periods_per_year=data.periods_per_year,
         bins=settings.drift_bins,
         seed=settings.seed,
+        floor=settings.drift_floor,
     )
     reference_start, reference_end = _window_bounds(data, "train")
     with session_scope(settings.app_db_url) as session:
@@ -382,8 +383,11 @@ def _deploy(
         row.error = None if decision.passed else decision.reason
         row.finished_at = datetime.now(UTC)
         release_lock(session, spec.name, run_id)
-    set_tags(settings, mlflow_run_id, {"skippy.status": status, "skippy.deployment_status": deployment})
-    end_run(settings, mlflow_run_id, "FINISHED")
+    try:  # the outcome is recorded; a tag that fails to land must not turn it into a failure
+        set_tags(settings, mlflow_run_id, {"skippy.status": status, "skippy.deployment_status": deployment})
+        end_run(settings, mlflow_run_id, "FINISHED")
+    except Exception as exc:
+        log.warning("could not close MLflow run", mlflow_run_id=mlflow_run_id, error=str(exc))
     log.info(
         "retrain finished",
         agent_type=spec.name,
@@ -411,8 +415,9 @@ def _finish_unsuccessful(
 ) -> RetrainResult:
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
-        row.status, row.error, row.finished_at = status, reason, datetime.now(UTC)
-        row.deployment_status = "rejected" if status == "rejected" else None
+        if row.status == "running":  # never overwrite an outcome already recorded
+            row.status, row.error, row.finished_at = status, reason, datetime.now(UTC)
+            row.deployment_status = "rejected" if status == "rejected" else None
         release_lock(session, agent, run_id)
         version = row.model_version
     if mlflow_run_id:
