@@ -470,10 +470,15 @@ def run_sweep(
 
     processes = [spawn() for _ in range(workers)]
     respawns_left = 3 * workers
+    next_recovery = time.time() + RECOVERY_INTERVAL_SECONDS
     try:
         while True:
             alive = [p for p in processes if p.is_alive()]
-            recover_dead_trials(settings, sweep)
+            # The supervisor shares the cores with its workers: recover only now and then, or when a
+            # worker has exited (it may have died mid-trial).
+            if len(alive) < len(processes) or time.time() >= next_recovery:
+                recover_dead_trials(settings, sweep)
+                next_recovery = time.time() + RECOVERY_INTERVAL_SECONDS
             state = progress(settings, sweep_id)
             if on_progress is not None:
                 on_progress(state)

@@ -18,7 +18,19 @@ def _client(uri: str) -> Any:
 
     if uri.startswith(("sqlite", "postgresql")):
         ensure_database(uri)
+    if uri.startswith("sqlite:///"):
+        _use_wal(uri.removeprefix("sqlite:///"))
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _use_wal(path: str) -> None:
+    """Write-ahead logging on the embedded MLflow store (a property of the file, kept across
+    connections): sweep workers write child runs at the same time, and in SQLite's default mode every
+    writer blocks the others and backs off in sleeps of up to 100 ms."""
+    import sqlite3
+
+    with sqlite3.connect(path, timeout=30) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def reset_after_fork() -> None:
