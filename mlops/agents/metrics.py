@@ -53,8 +53,8 @@ def trading_metrics(
     positions: np.ndarray, next_returns: np.ndarray, cost_bps: float, ppy: float, prefix: str = ""
 ) -> dict[str, float]:
     """Metrics of holding `positions[t]` over bar t → t+1, paying `cost_bps` per unit of turnover."""
-    turnover = np.abs(np.diff(np.concatenate([[0.0], positions])))
-    returns = positions * next_returns - turnover * cost_bps / 1e4
+    turnover = _turnover(positions)
+    returns = net_returns(positions, next_returns, cost_bps)
     equity = np.cumprod(1 + returns)
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
     sd = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
@@ -68,5 +68,14 @@ def trading_metrics(
 
 
 def equity_curve(positions: np.ndarray, next_returns: np.ndarray, cost_bps: float) -> np.ndarray:
-    turnover = np.abs(np.diff(np.concatenate([[0.0], positions])))
-    return np.asarray(np.cumprod(1 + positions * next_returns - turnover * cost_bps / 1e4))
+    return np.asarray(np.cumprod(1 + net_returns(positions, next_returns, cost_bps)))
+
+
+def _turnover(positions: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(np.concatenate([[0.0], positions])))
+
+
+def net_returns(positions: np.ndarray, next_returns: np.ndarray, cost_bps: float) -> np.ndarray:
+    """Per-bar return of holding `positions[t]` from t to t+1 (starting flat), net of `cost_bps` per
+    unit of position change."""
+    return np.asarray(positions * next_returns - _turnover(positions) * cost_bps / 1e4)

@@ -19,6 +19,7 @@ from drift.psi import kl_and_psi
 from drift.registry import classify, worst
 from drift.sharpe import sharpe_degradation
 from drift.wasserstein import wasserstein_1
+from mlops.agents.metrics import net_returns
 from mlops.agents.specs import get_spec
 from mlops.data.features import FEATURE_NAMES, compute_features, next_bar_returns
 from mlops.data.store import load_bars
@@ -187,8 +188,7 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
     nxt = next_bar_returns(bars).reindex(current.index).to_numpy()
     usable = np.isfinite(nxt)  # the newest bar has no next return yet
     positions = spec.positions(p, hp)[usable]
-    turnover = np.abs(np.diff(np.concatenate([[0.0], positions])))
-    returns = positions * nxt[usable] - turnover * settings.transaction_cost_bps / 1e4
+    returns = net_returns(positions, nxt[usable], settings.transaction_cost_bps)
     perf = sharpe_degradation(
         returns, float(baseline["baseline_sharpe"]), float(baseline["periods_per_year"]), settings.drift_significance
     )
