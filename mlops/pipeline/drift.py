@@ -228,13 +228,7 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
                 window_start=start,
                 window_end=end,
                 n_samples=perf.n,
-                sharpe_ratio=perf.current_sharpe,
-                accuracy=None,
-                precision=None,
-                recall=None,
-                f1=None,
-                log_loss=None,
-                max_drawdown=None,
+                sharpe_ratio=perf.current_sharpe,  # no labels for the newest bars: Sharpe only
                 metrics={
                     "sharpe_ratio": perf.current_sharpe,
                     "sharpe_degradation": perf.degradation,

@@ -350,30 +350,24 @@ def _deploy(
         deployment = "rejected"
         status = "rejected"
     else:
-        move_alias(
-            settings,
-            agent=spec.name,
-            alias=registry.CHALLENGER,
-            version=version,
-            action="challenger",
-            actor=actor,
-            reason=decision.reason,
-            metrics=summary,
-            model_run_id=run_id,
-        )
-        deployment = "challenger"
+        # Every validated candidate becomes challenger; immediate mode promotes it straight on.
+        moves = [(registry.CHALLENGER, "challenger")]
         if settings.promotion_mode == "immediate":
+            moves.append((registry.CHAMPION, "promote"))
+        for alias, action in moves:
             move_alias(
                 settings,
                 agent=spec.name,
-                alias=registry.CHAMPION,
+                alias=alias,
                 version=version,
-                action="promote",
+                action=action,
                 actor=actor,
                 reason=decision.reason,
                 metrics=summary,
                 model_run_id=run_id,
             )
+        deployment = "challenger"
+        if settings.promotion_mode == "immediate":
             registry.delete_alias(settings, spec.name, registry.CHALLENGER)
             deployment = "promoted"
         status = "succeeded"
