@@ -19,7 +19,7 @@ run: env
 test: env lint typecheck pytest
 
 lint:
-	$(UV) run --frozen ruff check mlops tracking sweeps drift tests bench
+	$(UV) run --frozen ruff check mlops tracking sweeps drift app tests bench
 
 typecheck:
 	$(UV) run --frozen mypy

@@ -46,3 +46,19 @@ class InvalidRequestError(SkippyError):
 
 class FeatureDisabledError(SkippyError):
     """The feature is switched off by a feature flag."""
+
+
+class AuthenticationError(SkippyError):
+    """No credentials, or credentials that match no active API key."""
+
+
+class PermissionDeniedError(SkippyError):
+    """The caller's role is too low for the operation."""
+
+
+class ConfigurationError(SkippyError):
+    """The settings are inconsistent with the mode the process runs in."""
+
+
+class ModelKeyError(SkippyError):
+    """Encrypted model weights cannot be read: the key is missing or wrong."""

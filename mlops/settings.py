@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -97,6 +97,19 @@ class Settings(BaseSettings):
 
     # Locks and the reaper
     lock_stale_seconds: int = 6 * 3600
+
+    # API service and its background jobs
+    api_host: str = "127.0.0.1"
+    api_port: int = 5000
+    mlflow_ui_port: int = 5001
+    job_max_concurrent: int = Field(default=2, description="Background jobs (retrain/sweep/drift) running at once")
+    job_timeout_seconds: float = Field(default=3600.0, description="A background job running longer is killed")
+    api_max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Largest request body the API accepts")
+    model_key: SecretStr | None = Field(
+        default=None,
+        description="SKIPPY_MODEL_KEY: Fernet key(s), comma-separated (first encrypts, all decrypt); "
+        "when set, model weights are encrypted inside the MLflow artifacts",
+    )
 
     log_level: str = "INFO"
     log_json: bool | None = Field(default=None, description="JSON logs; default: JSON unless stderr is a terminal")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -433,6 +434,9 @@ def _worker_process(settings: Settings, sweep_id: int, deadline: float | None) -
     from sweeps.storage import reset_after_fork as reset_storage_after_fork
     from tracking.client import reset_after_fork as reset_mlflow_after_fork
 
+    # A worker is stopped by its supervisor with SIGTERM: die plainly, whatever handler the
+    # supervisor's process installed (a job worker's SIGTERM means "cancel the job").
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     reset_after_fork()
     reset_mlflow_after_fork()
     reset_storage_after_fork()

@@ -1,9 +1,13 @@
 """The MLflow pyfunc wrapper of a trained agent: input = the feature columns (raw, unstandardised),
-output = the positive-class probability. Weights and standardisation live in one .npz artifact."""
+output = the positive-class probability. Weights and standardisation live in one .npz artifact,
+Fernet-encrypted (`weights.npz.enc`) when SKIPPY_MODEL_KEY is set; the key is read at load time from
+the model_config `model_key` or the environment, never stored with the model."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +22,43 @@ META = "meta"
 
 
 def save_weights(
-    folder: Path, params: dict[str, np.ndarray], mean: np.ndarray, std: np.ndarray, meta: dict[str, Any]
+    folder: Path,
+    params: dict[str, np.ndarray],
+    mean: np.ndarray,
+    std: np.ndarray,
+    meta: dict[str, Any],
+    key: str | None = None,
 ) -> dict[str, str]:
-    """Write the artifacts the wrapper loads; returns the `artifacts` mapping for log_model."""
-    weights = folder / "weights.npz"
+    """Write the artifacts the wrapper loads (weights encrypted with `key` if given); returns the
+    `artifacts` mapping for log_model."""
+    from tracking.crypto import encrypt
+
     arrays: dict[str, Any] = {"mean": mean, "std": std} | {f"param_{k}": v for k, v in params.items()}
-    np.savez(weights, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    if key:
+        weights = folder / "weights.npz.enc"
+        weights.write_bytes(encrypt(buffer.getvalue(), key))
+    else:
+        weights = folder / "weights.npz"
+        weights.write_bytes(buffer.getvalue())
     meta_path = folder / "meta.json"
-    meta_path.write_text(json.dumps(meta, indent=2))
+    meta_path.write_text(json.dumps(meta | {"encrypted": bool(key)}, indent=2))
     return {WEIGHTS: str(weights), META: str(meta_path)}
+
+
+def read_weights(path: str, key: str | None) -> bytes:
+    from tracking.crypto import decrypt
+
+    raw = Path(path).read_bytes()
+    return decrypt(raw, key, "this model's weights") if path.endswith(".enc") else raw
 
 
 class AgentModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        with np.load(context.artifacts[WEIGHTS]) as data:
+        config = getattr(context, "model_config", None) or {}
+        key = config.get("model_key") or os.environ.get("SKIPPY_MODEL_KEY")
+        with np.load(io.BytesIO(read_weights(context.artifacts[WEIGHTS], key))) as data:
             self.mean = data["mean"]
             self.std = data["std"]
             self.params = {k.removeprefix("param_"): data[k] for k in data.files if k.startswith("param_")}

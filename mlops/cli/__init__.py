@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import ai, data, db, flags
+from mlops.cli import ai, auth, data, db, flags
 from mlops.cli.common import JSON_OPTION
 
 app = typer.Typer(
@@ -17,20 +17,35 @@ app.add_typer(ai.app, name="ai")
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(flags.app, name="flags")
+app.add_typer(auth.app, name="auth")
 
 
 @app.command("up")
 def up(
-    ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve the MLflow UI after training"),
-    port: int = typer.Option(5001, help="MLflow UI port"),
-    retrain_agents: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain both agents"),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the API and the MLflow UI afterwards"),
+    port: int | None = typer.Option(None, help="API port (default SKIPPY_API_PORT, 5000)"),
+    ui_port: int | None = typer.Option(None, help="MLflow UI port (default SKIPPY_MLFLOW_UI_PORT, 5001)"),
+    retrain_all: bool = typer.Option(False, "--retrain", help="Retrain both agents even if they are deployed"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Initialise the stores, load the synthetic market if there are no bars, retrain both agents,
-    show the deployed models, then serve the MLflow UI (Ctrl-C stops it)."""
+    """Initialise the stores, load the synthetic market if there are no bars, train the agents that
+    have no champion, create an admin API key on first start, then serve the API (:5000) and the
+    MLflow UI (:5001) until Ctrl-C."""
     from mlops.cli.platform import run_up
 
-    run_up(ui=ui, port=port, retrain_agents=retrain_agents, as_json=as_json)
+    run_up(serve=serve, api_port=port, ui_port=ui_port, retrain_all=retrain_all, as_json=as_json)
+
+
+@app.command("serve")
+def serve(
+    host: str | None = typer.Option(None, help="Interface (default SKIPPY_API_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="Port (default SKIPPY_API_PORT, 5000)"),
+    jobs: bool = typer.Option(True, "--jobs/--no-jobs", help="Run queued jobs from this replica"),
+) -> None:
+    """Serve the API alone (for replicas behind a load balancer; they share the stores)."""
+    from mlops.cli.platform import run_serve
+
+    run_serve(host=host, port=port, dispatch=jobs)
 
 
 def main() -> None:

@@ -30,3 +30,14 @@ def current_user() -> str:
         return getpass.getuser()
     except Exception:
         return "cli"
+
+
+def cli_actor() -> str:
+    return f"cli:{current_user()}"
+
+
+def audit_cli(settings: Settings, action: str, parameters: dict[str, object], result: dict[str, object]) -> None:
+    """The audit row of a mutating CLI command (the API writes its own in middleware)."""
+    from mlops.audit import record
+
+    record(settings, actor=cli_actor(), action=f"cli {action}", parameters=parameters, status_code=None, result=result)

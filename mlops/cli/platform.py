@@ -1,118 +1,191 @@
-"""`skippy up`: everything a new user needs in one command."""
+"""`skippy up` (everything a new user needs in one command) and `skippy serve` (the API alone)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mlops.cli.common import current_user, ready_settings
+from mlops.cli.common import cli_actor, ready_settings
 from mlops.cli.output import console, print_json, styled, table, user_errors
 from mlops.settings import AGENTS
 
+if TYPE_CHECKING:
+    from mlops.settings import Settings
 
-def mlflow_ui_command(tracking_uri: str, artifact_root: str, port: int) -> list[str]:
+ADMIN_KEY_FILE = "admin.key"
+
+
+def mlflow_server_command(settings: Settings, port: int) -> list[str]:
+    """A real `mlflow server` on the same stores (one worker: it is the UI, not the API)."""
     return [
         sys.executable,
         "-m",
         "mlflow",
-        "ui",
+        "server",
         "--backend-store-uri",
-        tracking_uri,
+        settings.tracking_uri,
         "--default-artifact-root",
-        artifact_root,
+        settings.artifact_root.as_uri(),
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        "1",
     ]
 
 
-def run_up(*, ui: bool, port: int, retrain_agents: bool, as_json: bool) -> None:
+def start_mlflow_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # Its own process group: Ctrl-C is ours to handle, and stopping it stops its workers too.
+    return subprocess.Popen(mlflow_server_command(settings, port), env=env, start_new_session=True)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def ensure_admin_key(settings: Settings) -> tuple[str | None, Path]:
+    """On first start (no active admin key) create one and save it under SKIPPY_HOME (mode 600).
+    Returns the new key (None when one already existed) and the file."""
+    from mlops.auth import create_key, has_admin_key, list_keys
+
+    path = settings.home / ADMIN_KEY_FILE
+    if has_admin_key(settings):
+        return None, path
+    taken = {k.name for k in list_keys(settings, include_revoked=True)}
+    name = next(n for n in ("admin", *(f"admin-{i}" for i in range(2, 1000))) if n not in taken)
+    created = create_key(settings, name=name, role="admin", created_by=cli_actor())
+    path.write_text(created.key + "\n")
+    path.chmod(0o600)
+    return created.key, path
+
+
+def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -> None:
+    import uvicorn
+
+    from app import create_app
+
+    uvicorn.run(
+        create_app(settings, dispatch=dispatch), host=host, port=port, log_level="info", timeout_graceful_shutdown=10
+    )
+
+
+def run_serve(*, host: str | None, port: int | None, dispatch: bool) -> None:
+    with user_errors():
+        settings = ready_settings()
+    serve_api(settings, host or settings.api_host, port or settings.api_port, dispatch)
+
+
+def _bootstrap(settings: Settings, retrain_all: bool, as_json: bool) -> dict[str, Any]:
     from mlops.data.generate import generate_market
     from mlops.data.store import count_bars
     from mlops.pipeline.queries import list_models
     from mlops.pipeline.retrain import retrain
 
-    with user_errors():
-        settings = ready_settings()
-        symbol = settings.symbol
-        seeded = None
-        if count_bars(settings.app_db_url, symbol) == 0:
-            with console.status(f"generating the synthetic market {symbol} ..."):
-                seeded = generate_market(settings, symbol=symbol)
-            if not as_json:
-                console.print(f"loaded {seeded.inserted} synthetic bars for {symbol}")
-        results = []
-        if retrain_agents:
-            for agent in AGENTS:
-                with console.status(f"retraining {agent} ..."):
-                    results.append(retrain(settings, agent=agent, trigger="manual", requested_by=current_user()))
-        models = list_models(settings)
-    ui_command = mlflow_ui_command(settings.tracking_uri, settings.artifact_root.as_uri(), port)
-    if as_json:
-        print_json(
-            {
-                "seeded": seeded,
-                "retrains": results,
-                "models": models,
-                "mlflow_ui": f"http://127.0.0.1:{port}",
-                "mlflow_ui_command": " ".join(ui_command[1:]),
-            }
-        )
-    else:
-        if results:
-            table(
-                "Retrains",
-                ["agent", "run", "status", "deployment", "version", "test accuracy", "test sharpe", "buy&hold sharpe"],
-                [
-                    [
-                        r.agent_type,
-                        str(r.model_run_id),
-                        styled(r.status),
-                        styled(r.deployment_status),
-                        str(r.model_version),
-                        r.metrics.get("accuracy"),
-                        r.metrics.get("sharpe_ratio"),
-                        r.metrics.get("buy_hold_sharpe_ratio"),
-                    ]
-                    for r in results
-                ],
-            )
-            for r in results:
-                console.print(f"  {r.agent_type}: {r.reason}", highlight=False)
+    symbol = settings.symbol
+    seeded = None
+    if count_bars(settings.app_db_url, symbol) == 0:
+        with console.status(f"generating the synthetic market {symbol} ..."):
+            seeded = generate_market(settings, symbol=symbol)
+        if not as_json:
+            console.print(f"loaded {seeded.inserted} synthetic bars for {symbol}")
+    deployed = {m.agent_type: m.champion for m in list_models(settings)}
+    results = []
+    for agent in AGENTS:
+        if retrain_all or deployed.get(agent) is None:
+            with console.status(f"retraining {agent} ..."):
+                results.append(retrain(settings, agent=agent, trigger="manual", requested_by=cli_actor()))
+    return {"seeded": seeded, "retrains": results, "models": list_models(settings)}
+
+
+def _render(state: dict[str, Any]) -> None:
+    results = state["retrains"]
+    if results:
         table(
-            "Deployed models",
-            ["agent", "champion", "challenger", "model URI"],
+            "Retrains",
+            ["agent", "run", "status", "deployment", "version", "test accuracy", "test sharpe", "buy&hold sharpe"],
             [
                 [
-                    m.agent_type,
-                    f"v{m.champion}" if m.champion else "-",
-                    f"v{m.challenger}" if m.challenger else "-",
-                    m.model_uri or "-",
+                    r.agent_type,
+                    str(r.model_run_id),
+                    styled(r.status),
+                    styled(r.deployment_status),
+                    str(r.model_version),
+                    r.metrics.get("accuracy"),
+                    r.metrics.get("sharpe_ratio"),
+                    r.metrics.get("buy_hold_sharpe_ratio"),
                 ]
-                for m in models
+                for r in results
             ],
         )
-        console.print(f"MLflow tracking URI: {settings.tracking_uri}", highlight=False)
+        for r in results:
+            console.print(f"  {r.agent_type}: {r.reason}", highlight=False)
+    table(
+        "Deployed models",
+        ["agent", "champion", "challenger", "model URI"],
+        [
+            [
+                m.agent_type,
+                f"v{m.champion}" if m.champion else "-",
+                f"v{m.challenger}" if m.challenger else "-",
+                m.model_uri or "-",
+            ]
+            for m in state["models"]
+        ],
+    )
+
+
+def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_all: bool, as_json: bool) -> None:
+    with user_errors():
+        settings = ready_settings()
+        state = _bootstrap(settings, retrain_all, as_json)
+        new_key, key_file = ensure_admin_key(settings)
+    api_port = api_port or settings.api_port
+    ui_port = ui_port or settings.mlflow_ui_port
+    api = f"http://127.0.0.1:{api_port}"
+    urls = {
+        "api": api,
+        "docs": f"{api}/docs",
+        "mlflow_ui": f"http://127.0.0.1:{ui_port}",
+        "tracking_uri": settings.tracking_uri,
+    }
+    if as_json:
+        print_json(state | {"admin_key": new_key, "admin_key_file": str(key_file), "urls": urls})
+    else:
+        _render(state)
+        if new_key:
+            console.print(f"admin API key (shown once here, saved in {key_file}):", highlight=False)
+            console.print(f"  {new_key}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"admin API key: in {key_file} (if you kept it there)", highlight=False)
         console.print(
-            "load a model: MLFLOW_TRACKING_URI=<that URI>, then "
-            "mlflow.pyfunc.load_model('models:/market_insight@champion')",
+            f"API: {api}  (docs: {api}/docs)   MLflow UI: {urls['mlflow_ui']}   tracking URI: {settings.tracking_uri}\n"
+            f'try: curl -H "Authorization: Bearer $(cat {key_file})" {api}/api/mlops/model-runs',
             highlight=False,
         )
-        console.print(
-            f"MLflow UI: http://127.0.0.1:{port}  (by hand: {' '.join(['mlflow', *ui_command[3:]])})", highlight=False
-        )
-    if any(r.status == "failed" for r in results):
+    if any(r.status == "failed" for r in state["retrains"]):
         raise typer.Exit(1)
-    if ui:
-        console.print("serving the MLflow UI; Ctrl-C stops it")
-        env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri}
-        proc = subprocess.Popen(ui_command, env=env)
-        try:
-            proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            proc.wait(timeout=20)
+    if not serve:
+        return
+    mlflow_server = start_mlflow_server(settings, ui_port)
+    console.print("serving the API and the MLflow UI; Ctrl-C stops both", highlight=False)
+    try:
+        serve_api(settings, settings.api_host, api_port)
+    finally:
+        stop_process_group(mlflow_server)

@@ -265,3 +265,80 @@ class FeatureFlag(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     updated_by: Mapped[str] = mapped_column(String(128), default="system")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored (keys are 256-bit random, so a slow hash adds nothing)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer | operator | admin
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a key in lists
+    created_by: Mapped[str] = mapped_column(String(128), default="cli")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """One row per mutating call (API, CLI): who, what, with which parameters, and how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))  # API key name, or cli:<user>
+    action: Mapped[str] = mapped_column(String(128))  # e.g. "POST /api/mlops/retrain"
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status_code: Mapped[int | None]
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    client: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """Background work (retrain, sweep, drift) run by a worker process. `active_key` is unique while
+    the job is queued or running (e.g. "retrain:market_insight") and NULL afterwards: inserting a
+    second active job with the same key fails atomically, which is the API's 409."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # retrain | sweep | drift
+    agent_type: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    active_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(128), default="cli")
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id"))
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("hyperparameter_sweeps.id"))
+    timeout_seconds: Mapped[float]
+    pid: Mapped[int | None]
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class PredictionLog(Base):
+    """One row per prediction request served: which version answered whom, on what."""
+
+    __tablename__ = "prediction_log"
+    __table_args__ = (Index("ix_prediction_log_agent_created", "agent_type", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int]
+    alias: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    n_rows: Mapped[int]
+    mean_probability: Mapped[float | None]
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from mlops.data.features import FEATURE_NAMES, compute_features, next_bar_return
 from mlops.data.store import load_bars
 from mlops.db import session_scope
 from mlops.db.models import DriftBaseline, DriftMetric, ModelPerformanceHistory
-from mlops.errors import NotFoundError
+from mlops.errors import InvalidRequestError, NotFoundError
 from mlops.flags import require
 from mlops.logs import get_logger
 from mlops.settings import AGENTS, Settings
@@ -318,15 +319,29 @@ def drift_history(
     *,
     agent: str | None = None,
     status: str | None = None,
+    drift_type: str | None = None,
+    check_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     include_features: bool = False,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[DriftHistoryRow]:
-    query = select(DriftMetric).order_by(DriftMetric.id.desc()).limit(limit)
+    """Stored drift rows, newest first. Without `include_features` only the per-kind summary rows."""
+    query = select(DriftMetric).order_by(DriftMetric.id.desc()).limit(limit).offset(offset)
     if agent:
         get_spec(agent)
         query = query.where(DriftMetric.agent_type == agent)
     if status:
         query = query.where(DriftMetric.status == status)
+    if drift_type:
+        query = query.where(DriftMetric.drift_type == drift_type)
+    if check_id:
+        query = query.where(DriftMetric.check_id == check_id)
+    if since:
+        query = query.where(DriftMetric.computed_at >= since)
+    if until:
+        query = query.where(DriftMetric.computed_at <= until)
     if not include_features:
         query = query.where(DriftMetric.feature.is_(None))
     with session_scope(settings.app_db_url) as session:
@@ -347,3 +362,22 @@ def drift_history(
             )
             for r in session.scalars(query)
         ]
+
+
+def report_path(settings: Settings, check_id: str, fmt: str) -> Path:
+    """The Evidently report (html or json) written with drift check `check_id`."""
+    if fmt not in ("html", "json"):
+        raise InvalidRequestError(f"report format must be html or json, got {fmt!r}")
+    if not check_id.isalnum():
+        raise NotFoundError(f"no drift check {check_id!r}")
+    with session_scope(settings.app_db_url) as session:
+        found = session.scalar(select(DriftMetric.id).where(DriftMetric.check_id == check_id).limit(1))
+    if found is None:
+        raise NotFoundError(f"no drift check {check_id!r}")
+    path = settings.home / "reports" / "drift" / check_id / f"report.{fmt}"
+    if not path.is_file():
+        raise NotFoundError(
+            f"drift check {check_id} has no {fmt} report (reports are off with SKIPPY_DRIFT_REPORT=false, "
+            "or the report failed; see the check's details)"
+        )
+    return path

@@ -37,23 +37,41 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def start_locked_run(settings: Settings, run: ModelRun) -> int:
-    """Insert `run` as running and take its agent's lock in one transaction; returns the run id.
-    Raises ConflictError naming the run that holds the lock."""
+def start_locked_run(settings: Settings, run: ModelRun, queued_id: int | None = None) -> int:
+    """Insert `run` as running (or start the queued run `queued_id`, made by the API) and take its
+    agent's lock in one transaction; returns the run id. Raises ConflictError naming the run that holds
+    the lock; a queued run that loses is marked failed with that message."""
+    started = {"status": "running", "pid": os.getpid(), "hostname": HOSTNAME, "started_at": datetime.now(UTC)}
     try:
         with session_scope(settings.app_db_url) as session:
-            run.status = "running"
-            run.pid, run.hostname = os.getpid(), HOSTNAME
-            run.started_at = datetime.now(UTC)
-            session.add(run)
+            if queued_id is None:
+                for name, value in started.items():
+                    setattr(run, name, value)
+                session.add(run)
+                session.flush()
+                run_id = run.id
+            else:
+                moved = session.execute(
+                    update(ModelRun).where(ModelRun.id == queued_id, ModelRun.status == "queued").values(**started)
+                )
+                if not moved.rowcount:  # type: ignore[attr-defined]
+                    raise ConflictError(f"model run {queued_id} is no longer queued (cancelled or reaped)")
+                run_id = queued_id
+            session.add(AgentLock(agent_type=run.agent_type, model_run_id=run_id, pid=os.getpid(), hostname=HOSTNAME))
             session.flush()
-            session.add(AgentLock(agent_type=run.agent_type, model_run_id=run.id, pid=os.getpid(), hostname=HOSTNAME))
-            return run.id
+            return run_id
     except IntegrityError:
         with session_scope(settings.app_db_url) as session:
             holder = session.get(AgentLock, run.agent_type)
             who = f"run {holder.model_run_id} (pid {holder.pid} on {holder.hostname})" if holder else "another run"
-        raise ConflictError(f"a retrain of {run.agent_type} is already running: {who}") from None
+            message = f"a retrain of {run.agent_type} is already running: {who}"
+            if queued_id is not None:
+                session.execute(
+                    update(ModelRun)
+                    .where(ModelRun.id == queued_id, ModelRun.status == "queued")
+                    .values(status="failed", error=message, finished_at=datetime.now(UTC))
+                )
+        raise ConflictError(message) from None
 
 
 def release_lock(session: Session, agent: str, run_id: int) -> None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mlops.agents.specs import get_spec
 from mlops.db import session_scope
-from mlops.db.models import ModelRun
+from mlops.db.models import FeatureImportance, ModelPerformanceHistory, ModelRun
 from mlops.errors import NotFoundError
 from mlops.settings import AGENTS, Settings
 
@@ -143,3 +143,111 @@ def _metrics_by_version(settings: Settings, agent: str) -> dict[int, tuple[str |
             )
         ).all()
     return {int(v): (symbol, dict(m or {})) for v, symbol, m in rows}
+
+
+@dataclass(frozen=True)
+class ImportanceRecord:
+    agent_type: str
+    model_version: int
+    model_run_id: int | None
+    feature: str
+    importance: float
+    importance_std: float
+    rank: int
+    created_at: datetime
+
+
+def feature_importance(
+    settings: Settings, *, agent: str, version: int | None = None, all_versions: bool = False
+) -> list[ImportanceRecord]:
+    """Permutation importance of `version` (default: the newest version that has some), ranked;
+    with `all_versions`, every version's (importance over time)."""
+    get_spec(agent)
+    query = select(FeatureImportance).where(FeatureImportance.agent_type == agent)
+    if version is not None:
+        query = query.where(FeatureImportance.model_version == version)
+    elif not all_versions:
+        newest = select(func.max(FeatureImportance.model_version)).where(FeatureImportance.agent_type == agent)
+        query = query.where(FeatureImportance.model_version == newest.scalar_subquery())
+    query = query.order_by(FeatureImportance.model_version.desc(), FeatureImportance.rank)
+    with session_scope(settings.app_db_url) as session:
+        rows = [
+            ImportanceRecord(
+                r.agent_type,
+                r.model_version,
+                r.model_run_id,
+                r.feature,
+                r.importance,
+                r.importance_std,
+                r.rank,
+                r.created_at,
+            )
+            for r in session.scalars(query)
+        ]
+    if version is not None and not rows:
+        raise NotFoundError(f"{agent} version {version} has no feature importance recorded")
+    return rows
+
+
+@dataclass(frozen=True)
+class PerformanceRecord:
+    agent_type: str
+    model_version: int
+    model_run_id: int | None
+    window: str
+    window_start: datetime | None
+    window_end: datetime | None
+    n_samples: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    log_loss: float | None
+    sharpe_ratio: float | None
+    max_drawdown: float | None
+    recorded_at: datetime
+
+
+def performance_history(
+    settings: Settings,
+    *,
+    agent: str | None = None,
+    window: str | None = None,
+    version: int | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[PerformanceRecord]:
+    """Held-out (test/validation), live (drift check) and paper-trading scores, newest first."""
+    query = select(ModelPerformanceHistory)
+    if agent:
+        get_spec(agent)
+        query = query.where(ModelPerformanceHistory.agent_type == agent)
+    if window:
+        query = query.where(ModelPerformanceHistory.window == window)
+    if version is not None:
+        query = query.where(ModelPerformanceHistory.model_version == version)
+    if since:
+        query = query.where(ModelPerformanceHistory.recorded_at >= since)
+    query = query.order_by(ModelPerformanceHistory.id.desc()).limit(limit).offset(offset)
+    with session_scope(settings.app_db_url) as session:
+        return [
+            PerformanceRecord(
+                r.agent_type,
+                r.model_version,
+                r.model_run_id,
+                r.window,
+                r.window_start,
+                r.window_end,
+                r.n_samples,
+                r.accuracy,
+                r.precision,
+                r.recall,
+                r.f1,
+                r.log_loss,
+                r.sharpe_ratio,
+                r.max_drawdown,
+                r.recorded_at,
+            )
+            for r in session.scalars(query)
+        ]

@@ -67,9 +67,11 @@ def retrain(
     requested_by: str = "cli",
     symbol: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
+    queued_run_id: int | None = None,
 ) -> RetrainResult:
     """Retrain `agent` and deploy the candidate if it validates. Bad input never raises past this
-    point once the run row exists: the run ends `rejected` (data/validation) or `failed` (error)."""
+    point once the run row exists: the run ends `rejected` (data/validation) or `failed` (error).
+    `queued_run_id` starts a run row the API created (status queued) instead of a new one."""
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
     symbol = symbol or settings.symbol
@@ -80,6 +82,7 @@ def retrain(
         ModelRun(
             agent_type=agent, trigger=trigger, requested_by=requested_by, symbol=symbol, hyperparameters=hp.model_dump()
         ),
+        queued_id=queued_run_id,
     )
     log.info("retrain started", agent_type=agent, model_run_id=run_id, symbol=symbol, trigger=trigger)
     mlflow_run_id: str | None = None
@@ -209,7 +212,12 @@ def _log_and_register(
                 "label_cut": data.label_cut,
             }
             weights = save_weights(
-                folder, trained.training.params, trained.standardiser.mean, trained.standardiser.std, meta
+                folder,
+                trained.training.params,
+                trained.standardiser.mean,
+                trained.standardiser.std,
+                meta,
+                key=settings.model_key.get_secret_value() if settings.model_key else None,
             )
             example = data.features.iloc[data.splits.test[:5]].reset_index(drop=True)
         with timer.phase("mlflow_logging"):

@@ -1,0 +1,55 @@
+"""The FastAPI service (DESIGN §10): `create_app()` wires the routers, the error mapping, the body
+limit + audit middleware and the job dispatcher. Heavy libraries (MLflow, Optuna) load on first use,
+so the server is up in about a second."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from app import errors
+from app.middleware import GuardAndAudit
+from app.routers import admin, deployments, drift, health, insights, jobs, market, predictions, runs, sweeps
+from mlops.jobs.dispatcher import Dispatcher
+from mlops.settings import Settings, get_settings
+
+DESCRIPTION = """Retrain, validate, deploy and watch the trading agents `market_insight` and `risk_assessor`.
+
+Every endpoint but `/api/health` needs an API key: `Authorization: Bearer sk_...`. Roles: **viewer**
+(read), **operator** (+ retrain, sweep, drift, promote, rollback, cancel jobs, ingest bars), **admin**
+(+ keys, flags, audit). `skippy auth create-key --name N --role R` makes one; `skippy up` prints an
+admin key on first start. Long work answers 202 with a job id: poll `GET /api/mlops/jobs/{id}`.
+Errors are JSON `{"error": code, "message": what was wrong}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> FastAPI:
+    """The API over `settings`' stores (already initialised: see `mlops.stores.init_stores`).
+    `dispatch=False` leaves submitted jobs queued (for a replica that only answers reads)."""
+    settings = settings or get_settings()
+    dispatcher = Dispatcher(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if dispatch:
+            dispatcher.start()
+        yield
+        if dispatch:
+            dispatcher.stop()
+
+    app = FastAPI(
+        title="Skippy MLOps API",
+        version=version("skippy-mlops"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.dispatcher = dispatcher
+    errors.install(app)
+    for module in (health, runs, deployments, sweeps, drift, insights, jobs, predictions, market, admin):
+        app.include_router(module.router)
+    app.add_middleware(GuardAndAudit, settings=settings)
+    return app

@@ -1,0 +1,107 @@
+"""The one place that maps the project's errors to HTTP: every 4xx is JSON `{error, message}` and says
+what was wrong; anything unexpected is logged with its traceback and answered 500 without details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas import ErrorBody
+from mlops.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    DataQualityError,
+    DataValidationError,
+    FeatureDisabledError,
+    InvalidRequestError,
+    ModelKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    SkippyError,
+)
+from mlops.logs import get_logger
+
+log = get_logger(__name__)
+
+# Most specific first.
+STATUS: list[tuple[type[SkippyError], int, str]] = [
+    (AuthenticationError, 401, "unauthorized"),
+    (PermissionDeniedError, 403, "forbidden"),
+    (NotFoundError, 404, "not_found"),
+    (FeatureDisabledError, 409, "feature_disabled"),
+    (ConflictError, 409, "conflict"),
+    (DataValidationError, 422, "invalid_data"),
+    (DataQualityError, 422, "data_quality"),
+    (InvalidRequestError, 422, "invalid_request"),
+    (ModelKeyError, 503, "model_key"),
+    (ConfigurationError, 503, "misconfigured"),
+]
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "bad_media_type"}
+
+
+def error_response(status: int, error: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = ErrorBody(error=error, message=message, details=details).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+async def _skippy(request: Request, exc: Exception) -> JSONResponse:
+    for kind, status, code in STATUS:
+        if isinstance(exc, kind):
+            return error_response(status, code, str(exc))
+    return error_response(400, "bad_request", str(exc))
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors[:10])
+    details = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in errors[:50]]
+    return error_response(422, "validation_error", message or "invalid request", details)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}; see /docs"
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in request", path=request.url.path, method=request.method)
+    return error_response(500, "internal", "internal error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SkippyError, _skippy)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error codes (so clients and schemathesis know them)."""
+    text = {
+        401: "Missing or invalid API key",
+        403: "The key's role is too low",
+        404: "Not found",
+        409: "Conflicts with the current state (e.g. already retraining), or the feature is switched off",
+        413: "Request body too large",
+        422: "Invalid request; the message names the field",
+        503: "A store or the model key is unavailable",
+    }
+    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}

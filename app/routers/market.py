@@ -1,0 +1,30 @@
+"""Market data: ingest bars (validated like a file import; re-sending is idempotent), and status."""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi import APIRouter
+
+from app.deps import Operator, SettingsDep, Viewer
+from app.errors import documented
+from app.schemas import BarsRequest
+from mlops.data.store import ImportResult, SymbolStatus, bars_status, upsert_bars
+from mlops.data.validation import normalise_bars
+
+router = APIRouter(prefix="/api/mlops", tags=["market data"], responses=documented(401, 403, 422))
+
+
+@router.post(
+    "/market-bars",
+    response_model=ImportResult,
+    summary="Store OHLCV bars of a symbol (all-or-nothing; every bad row is named)",
+)
+def ingest(settings: SettingsDep, _: Operator, body: BarsRequest) -> ImportResult:
+    raw = pd.DataFrame([b.model_dump() for b in body.bars])
+    bars = normalise_bars(raw, f"bars of {body.symbol}", csv_rows=False)
+    return upsert_bars(settings.app_db_url, body.symbol, bars, source="api")
+
+
+@router.get("/market-bars", response_model=list[SymbolStatus], summary="Symbols with bars: count and time range")
+def status(settings: SettingsDep, _: Viewer) -> list[SymbolStatus]:
+    return bars_status(settings.app_db_url)

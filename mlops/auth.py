@@ -1,0 +1,135 @@
+"""API keys and roles. A key is `sk_` + 43 URL-safe characters (256 random bits); only its SHA-256
+is stored, with a short prefix to recognise it in lists. Roles are ordered: viewer < operator < admin."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from mlops.db import session_scope
+from mlops.db.models import ApiKey
+from mlops.errors import AuthenticationError, ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from mlops.settings import Settings
+
+ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
+KEY_PREFIX = "sk_"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """Returned once, at creation: the only time the key itself is known."""
+
+    key: str
+    record: KeyRecord
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name and role."""
+
+    name: str
+    role: str
+
+    def can(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    def require(self, role: str) -> None:
+        if not self.can(role):
+            raise PermissionDeniedError(f"this needs the {role} role; key {self.name!r} has role {self.role}")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _record(row: ApiKey) -> KeyRecord:
+    return KeyRecord(
+        row.id, row.name, row.role, row.prefix, row.created_by, row.created_at, row.last_used_at, row.revoked_at
+    )
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidRequestError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    return role
+
+
+def create_key(settings: Settings, *, name: str, role: str, created_by: str) -> CreatedKey:
+    check_role(role)
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise InvalidRequestError("a key name must be 1-64 characters")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, role=role, key_hash=hash_key(key), prefix=key[:10], created_by=created_by)
+    try:
+        with session_scope(settings.app_db_url) as session:
+            session.add(row)
+            session.flush()
+            record = _record(row)
+    except IntegrityError:
+        raise ConflictError(f"an API key named {name!r} already exists (revoked keys keep their name)") from None
+    return CreatedKey(key, record)
+
+
+def list_keys(settings: Settings, include_revoked: bool = False) -> list[KeyRecord]:
+    query = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    with session_scope(settings.app_db_url) as session:
+        return [_record(r) for r in session.scalars(query)]
+
+
+def revoke_key(settings: Settings, name: str) -> KeyRecord:
+    with session_scope(settings.app_db_url) as session:
+        row = session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no API key named {name!r}")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+        return _record(row)
+
+
+def authenticate(settings: Settings, key: str | None) -> Principal:
+    """The principal of an active key; AuthenticationError otherwise (the message never echoes the key)."""
+    if not key:
+        raise AuthenticationError("missing API key: send the header 'Authorization: Bearer <key>'")
+    digest = hash_key(key)
+    with session_scope(settings.app_db_url) as session:
+        row = session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.last_used_at).where(
+                ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
+            )
+        ).one_or_none()
+        if row is None:
+            raise AuthenticationError("invalid or revoked API key")
+        now = datetime.now(UTC)
+        last = row.last_used_at
+        # Record use at most once a minute: a write per request would serialise readers on SQLite.
+        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=UTC))).total_seconds() > 60:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return Principal(row.name, row.role)
+
+
+def has_admin_key(settings: Settings) -> bool:
+    with session_scope(settings.app_db_url) as session:
+        found = session.scalars(
+            select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1)
+        ).first()
+    return found is not None

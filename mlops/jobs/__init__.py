@@ -1,0 +1,25 @@
+"""Background jobs (retrain, sweep, drift): submitted by the API, state in the `jobs` table, each run
+by its own worker process (`python -m mlops.jobs <id>`) that the dispatcher starts, times out and
+cancels. See service.py (submit/list/cancel/reap), worker.py and dispatcher.py."""
+
+from mlops.jobs.service import (
+    JobRecord,
+    cancel_job,
+    get_job,
+    list_jobs,
+    reap_dead_jobs,
+    submit_drift,
+    submit_retrain,
+    submit_sweep,
+)
+
+__all__ = [
+    "JobRecord",
+    "cancel_job",
+    "get_job",
+    "list_jobs",
+    "reap_dead_jobs",
+    "submit_drift",
+    "submit_retrain",
+    "submit_sweep",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from mlops.jobs.worker import main
+
+raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""The worker process of one job: `python -m mlops.jobs <job_id>` (started by the dispatcher).
+
+SIGTERM (cancel) and SIGALRM (the job's timeout) raise inside the running service, which ends its
+work the way it ends any failure: the model run failed and its lock released, the sweep stopped
+(resumable), no alias half-moved."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from mlops.db import session_scope
+from mlops.db.models import Job
+from mlops.errors import SkippyError
+from mlops.jobs.service import JobRecord, finish_job, get_job
+from mlops.logs import get_logger
+from mlops.pipeline.locks import HOSTNAME
+from mlops.settings import Settings
+
+log = get_logger(__name__)
+SETTINGS_ENV = "SKIPPY_JOB_SETTINGS"
+
+
+class JobInterrupted(SkippyError):
+    """The job was cancelled or ran out of time."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings of the submitting process, for its workers (tests and `serve` build them in code)."""
+    payload = settings.model_dump(mode="json", by_alias=False)
+    payload["model_key"] = settings.model_key.get_secret_value() if settings.model_key else None
+    return {SETTINGS_ENV: json.dumps(payload)}
+
+
+def settings_from_env() -> Settings:
+    from mlops.settings import get_settings
+
+    raw = os.environ.get(SETTINGS_ENV)
+    return Settings(**json.loads(raw)) if raw else get_settings()
+
+
+def _interrupt(status: str, message: str) -> Any:
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interruption is enough
+        signal.alarm(0)
+        raise JobInterrupted(status, message)
+
+    return handler
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _run(settings: Settings, job: JobRecord) -> tuple[str, dict[str, Any]]:
+    if job.kind == "retrain":
+        from mlops.pipeline.retrain import retrain
+
+        assert job.agent_type is not None and job.model_run_id is not None
+        params = job.parameters
+        result = retrain(
+            settings,
+            agent=job.agent_type,
+            trigger=params.get("trigger", "api"),
+            requested_by=job.requested_by,
+            symbol=params.get("symbol"),
+            hyperparameters=params.get("hyperparameters") or None,
+            queued_run_id=job.model_run_id,
+        )
+        return result.status, _jsonable(asdict(result))
+    if job.kind == "sweep":
+        from mlops.pipeline.sweeps import default_workers
+        from sweeps.runner import run_sweep
+
+        assert job.sweep_id is not None
+        record = run_sweep(
+            settings,
+            job.sweep_id,
+            workers=job.parameters.get("workers") or default_workers(settings),
+            time_budget_seconds=job.parameters.get("time_budget_seconds"),
+        )
+        return ("succeeded" if record.status == "completed" else "failed"), _jsonable(asdict(record))
+    if job.kind == "drift":
+        from mlops.pipeline.drift import check_all, check_drift
+
+        window = job.parameters.get("window_bars")
+        checks = (
+            [check_drift(settings, agent=job.agent_type, window_bars=window)]
+            if job.agent_type
+            else check_all(settings, window_bars=window)
+        )
+        return "succeeded", {"checks": _jsonable([asdict(c) for c in checks])}
+    raise SkippyError(f"unknown job kind {job.kind!r}")
+
+
+def _interrupted_cleanup(settings: Settings, job: JobRecord, reason: str) -> None:
+    """What a retrain does not do by itself when interrupted outside its try block."""
+    if job.kind == "sweep" and job.sweep_id is not None:
+        from sweeps.runner import finalize
+
+        finalize(settings, job.sweep_id, stop_reason=f"{reason}; `skippy ai sweep-worker` resumes it")
+
+
+def run_job(settings: Settings, job_id: int) -> int:
+    """Run job `job_id` in this process; returns the exit code."""
+    job = get_job(settings, job_id)
+    with session_scope(settings.app_db_url) as session:
+        started = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")), Job.finished_at.is_(None))
+            .values(status="running", pid=os.getpid(), hostname=HOSTNAME, started_at=datetime.now(UTC))
+        )
+    if not started.rowcount:  # type: ignore[attr-defined]
+        log.warning("job not runnable", job_id=job_id, deployment_status=job.status)
+        return 0
+    timeout = f"timed out after {job.timeout_seconds:g} s"
+    signal.signal(signal.SIGTERM, _interrupt("cancelled", "cancelled on request"))
+    signal.signal(signal.SIGALRM, _interrupt("failed", timeout))
+    signal.alarm(max(1, math.ceil(job.timeout_seconds)))
+    log.info("job started", job_id=job_id, agent_type=job.agent_type, kind=job.kind)
+    try:
+        status, result = _run(settings, job)
+        error = result.get("reason") if status in ("failed", "rejected") else None
+        if job.kind == "retrain" and status == "failed" and "cancelled on request" in (error or ""):
+            status = "cancelled"
+        elif job.kind == "retrain" and status == "failed" and timeout in (error or ""):
+            error = timeout
+        finish_job(settings, job_id, status, result=result, error=error or result.get("error"))
+        return 0
+    except JobInterrupted as exc:
+        signal.alarm(0)
+        _interrupted_cleanup(settings, job, str(exc))
+        finish_job(settings, job_id, exc.status, error=str(exc))
+        return 1
+    except SkippyError as exc:
+        signal.alarm(0)
+        finish_job(settings, job_id, "failed", error=str(exc))
+        return 1
+    except Exception as exc:
+        signal.alarm(0)
+        log.exception("job crashed", job_id=job_id)
+        finish_job(settings, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    from mlops.logs import configure_logging
+
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.stderr.write("usage: python -m mlops.jobs <job_id>\n")
+        return 2
+    settings = settings_from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    return run_job(settings, int(argv[0]))
