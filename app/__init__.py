@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
         version=version("skippy-mlops"),
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=errors.documented(400, 413),
     )
     app.state.settings = settings
     app.state.dispatcher = dispatcher

@@ -96,6 +96,7 @@ def install(app: FastAPI) -> None:
 def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for error codes (so clients and schemathesis know them)."""
     text = {
+        400: "The request body could not be parsed",
         401: "Missing or invalid API key",
         403: "The key's role is too low",
         404: "Not found",

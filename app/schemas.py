@@ -4,7 +4,7 @@ are used as response models directly: one definition, documented in OpenAPI by F
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,8 @@ Role = Literal["viewer", "operator", "admin"]
 Symbol = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._\-=^/]+$")
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1  # ids and versions are 32-bit integers on PostgreSQL
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Strict(BaseModel):
@@ -79,14 +81,14 @@ class DriftRequest(Strict):
 
 class PromoteRequest(Strict):
     agent_type: AgentType
-    version: int = Field(ge=1)
+    version: Id
     reason: str = Field(default="manual promotion", max_length=1000)
     force: bool = Field(default=False, description="Deploy even a version the validation gate rejected")
 
 
 class RollbackRequest(Strict):
     agent_type: AgentType
-    to_version: int | None = Field(default=None, ge=1, description="Default: the previous champion")
+    to_version: Id | None = Field(default=None, description="Default: the previous champion")
     reason: str = Field(default="", max_length=1000)
 
 

@@ -8,7 +8,10 @@ as the retrain pipeline writes them. They are written directly: 1,000 real retra
 neither endpoint reads what the shortcut leaves out.
 
 Both servers run as users run them, one after the other on loopback: `skippy serve --no-jobs` (uvicorn, one
-process) and `mlflow server` with its default settings. Each is loaded by the same generator in this process:
+process) and `mlflow server` with its default settings (4 uvicorn workers) except one: its job execution is off
+(MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, as `skippy up` runs it): on, it also starts 7 Huey consumers (some
+50 threads) whose idle polling alone keeps over a core of a 2-core machine busy, and its search throughput falls
+several-fold; `--mlflow-jobs` measures it that way. Each server is loaded by the same generator in this process:
 C threads (default 8), each with its own keep-alive `httpx.Client`, sending requests back to back for a fixed
 duration after a warm-up, timing every request. The generator shares the machine's cores with the server.
 Targets: at least 20x MLflow's requests/s, and a p99 under 100 ms.
@@ -159,10 +162,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(cmd: list[str], home: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], home: Path, log: IO[bytes], env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
     """`cmd` in its own process group (so stopping it stops its workers), on the bench's stores only."""
     env = {k: v for k, v in os.environ.items() if k not in STORE_ENV and not k.startswith("SKIPPY_")}
-    env["SKIPPY_HOME"] = str(home)
+    env |= env_extra | {"SKIPPY_HOME": str(home)}
     # cwd=home: no `.env` of the working tree is read.
     return subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -175,7 +178,7 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, name: str, timeout: f
             tail = log.read_text(errors="replace")[-3000:]
             raise SystemExit(f"{name} exited with code {process.returncode} before answering {url}:\n{tail}")
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            if httpx.get(url, timeout=2.0, trust_env=False).status_code == 200:
                 return time.perf_counter() - began
         except httpx.HTTPError:
             pass
@@ -183,6 +186,19 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, name: str, timeout: f
     stop(process)
     tail = log.read_text(errors="replace")[-3000:]
     raise SystemExit(f"{name} did not answer {url} within {timeout:.0f} s (log {log}):\n{tail}")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group `pgid`."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -207,6 +223,9 @@ class Load:
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
     errors: Counter[str] = field(default_factory=Counter)
+    server_cpu: float = 0.0  # cores busy on average in the recorded window: the server's process group
+    client_cpu: float = 0.0  # ... and this process (the load generator)
+    load_average: float = 0.0  # the machine's 1-minute load average at the end: other work competing for the cores
 
     @property
     def rps(self) -> float:
@@ -223,7 +242,7 @@ class Load:
 Request = Callable[[httpx.Client], httpx.Response]
 
 
-def load(name: str, base_url: str, request: Request, clients: int, duration: float, warmup: float) -> Load:
+def load(name: str, pgid: int, base_url: str, request: Request, clients: int, duration: float, warmup: float) -> Load:
     """`clients` threads, each with its own client, sending `request` back to back: `warmup` seconds
     unrecorded, then `duration` seconds recorded (a request is recorded if it started inside the window)."""
     result = Load(name)
@@ -234,7 +253,7 @@ def load(name: str, base_url: str, request: Request, clients: int, duration: flo
     def worker() -> None:
         latencies: list[float] = []
         errors: Counter[str] = Counter()
-        with httpx.Client(base_url=base_url, timeout=60.0) as client:
+        with httpx.Client(base_url=base_url, timeout=60.0, trust_env=False) as client:
             barrier.wait()
             warm_end, end = window["warm_end"], window["end"]
             while (began := time.perf_counter()) < end:
@@ -261,10 +280,15 @@ def load(name: str, base_url: str, request: Request, clients: int, duration: flo
     window["warm_end"] = now + warmup
     window["end"] = now + warmup + duration
     barrier.wait()
+    time.sleep(max(0.0, window["warm_end"] - time.perf_counter()))
+    cpu = group_cpu_seconds(pgid), time.process_time()
     for thread in threads:
         thread.join()
     # Requests started before `end` finish after it: the window is measured to the last one's end.
     result.elapsed = time.perf_counter() - window["warm_end"]
+    result.server_cpu = (group_cpu_seconds(pgid) - cpu[0]) / result.elapsed
+    result.client_cpu = (time.process_time() - cpu[1]) / result.elapsed
+    result.load_average = os.getloadavg()[0]
     return result
 
 
@@ -277,8 +301,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="Concurrent clients")
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds of recorded load on our API")
     parser.add_argument("--mlflow-duration", type=float, default=30.0, help="Seconds of recorded load on MLflow")
-    parser.add_argument("--warmup", type=float, default=3.0, help="Unrecorded seconds of load before each")
-    parser.add_argument("--startup-timeout", type=float, default=120.0, help="Seconds a server may take to start")
+    parser.add_argument("--warmup", type=float, default=3.0, help="Unrecorded seconds of load on our API")
+    parser.add_argument(
+        "--mlflow-warmup", type=float, default=10.0, help="Unrecorded seconds of load on MLflow (4 workers to warm)"
+    )
+    parser.add_argument(
+        "--mlflow-jobs", action="store_true", help="Leave MLflow's job execution on (its Huey consumers)"
+    )
+    parser.add_argument("--startup-timeout", type=float, default=300.0, help="Seconds a server may take to start")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary SKIPPY_HOME")
     args = parser.parse_args()
 
@@ -314,6 +344,7 @@ def main() -> None:
         mlflow_cmd += ["--default-artifact-root", str(settings.artifact_root), "--host", "127.0.0.1"]
         mlflow_cmd += ["--port", str(mlflow_port)]
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        mlflow_env = {} if args.mlflow_jobs else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         search = {"experiment_ids": [experiment_id], "max_results": PAGE}
 
         def theirs(client: httpx.Client) -> httpx.Response:
@@ -327,19 +358,29 @@ def main() -> None:
                 raise SystemExit(f"{name}: expected {PAGE} {items}, got {n}")
 
         loads = []
-        for name, cmd, url, health, request, items, duration in (
-            ("skippy API", ours_cmd, ours_url, "/api/health", ours, "items", args.duration),
-            ("mlflow server", mlflow_cmd, mlflow_url, "/health", theirs, "runs", args.mlflow_duration),
+        for name, cmd, env, url, health, request, items, duration, warmup in (
+            ("skippy API", ours_cmd, {}, ours_url, "/api/health", ours, "items", args.duration, args.warmup),
+            (
+                "mlflow server",
+                mlflow_cmd,
+                mlflow_env,
+                mlflow_url,
+                "/health",
+                theirs,
+                "runs",
+                args.mlflow_duration,
+                args.mlflow_warmup,
+            ),
         ):
             log_path = home / f"{name.replace(' ', '-')}.log"
             with log_path.open("wb") as log:
-                process = start(cmd, home, log)
+                process = start(cmd, home, log, env)
                 processes.append(process)
                 up = wait_ready(process, url + health, name, args.startup_timeout, log_path)
-                with httpx.Client(base_url=url, timeout=60.0) as client:
+                with httpx.Client(base_url=url, timeout=60.0, trust_env=False) as client:
                     count(name, request(client), items)
-                print(f"{name}: up in {up:.1f} s on {url}; loading it for {args.warmup:.0f} + {duration:.0f} s ...")
-                loads.append(load(name, url, request, args.clients, duration, args.warmup))
+                print(f"{name}: up in {up:.1f} s on {url}; loading it for {warmup:.0f} + {duration:.0f} s ...")
+                loads.append(load(name, process.pid, url, request, args.clients, duration, warmup))
                 stop(process)
     finally:
         for process in processes:
@@ -356,19 +397,25 @@ def main() -> None:
         f"{os.cpu_count()} cores shared with the server"
     )
     print(f"  skippy API:    GET /api/mlops/model-runs?limit={PAGE}  (skippy serve --no-jobs, uvicorn, 1 process)")
-    print(f"  mlflow server: POST /api/2.0/mlflow/runs/search max_results={PAGE}  (mlflow server, default settings)")
+    jobs = "default settings" if args.mlflow_jobs else "default settings but MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false"
+    print(f"  mlflow server: POST /api/2.0/mlflow/runs/search max_results={PAGE}  (mlflow server, {jobs})")
     print()
-    print(f"  {'':16}{'requests':>10}{'seconds':>9}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(
+        f"  {'':16}{'requests':>9}{'seconds':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}"
+        f"{'server CPU':>12}{'client CPU':>12}{'load avg':>10}"
+    )
     for result in loads:
         print(
-            f"  {result.name:16}{len(result.latencies):>10}{result.elapsed:>9.1f}{result.rps:>10.1f}"
-            f"{result.percentile_ms(50):>10.1f}{result.percentile_ms(99):>10.1f}{sum(result.errors.values()):>8}"
+            f"  {result.name:16}{len(result.latencies):>9}{result.elapsed:>8.1f}{result.rps:>9.1f}"
+            f"{result.percentile_ms(50):>9.1f}{result.percentile_ms(99):>9.1f}{sum(result.errors.values()):>7}"
+            f"{result.server_cpu:>12.2f}{result.client_cpu:>12.2f}{result.load_average:>10.1f}"
         )
         for what, n in result.errors.most_common():
             print(f"      {result.name} error: {what} x{n}")
     ratio = ours_load.rps / mlflow_load.rps if mlflow_load.rps else float("inf")
     p99 = ours_load.percentile_ms(99)
     errors = sum(sum(r.errors.values()) for r in loads)
+    print("  (CPU in cores busy on average; load avg: the machine's 1-minute load average after the run)")
     print()
     verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
     print(f"  throughput skippy/mlflow: {ratio:6.1f}x   (target >= {TARGET_RATIO:.0f}x)   {verdict}")

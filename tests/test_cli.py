@@ -165,3 +165,38 @@ def test_sweep_commands_and_the_feature_flag(home: Path, tmp_path: Path) -> None
     bad.write_text(json.dumps({"learning_rate": [], "momentum": [0.9]}))
     invalid = skippy(home, "ai", "sweep", "--agent", "market_insight", "--config", str(bad))
     assert invalid.returncode == 2 and "unknown hyperparameter 'momentum'" in invalid.stderr
+
+
+def test_api_keys_and_the_audit_trail_from_the_cli(home: Path) -> None:
+    created = skippy(home, "auth", "create-key", "--name", "desk", "--role", "operator", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)["key"]
+    assert key.startswith("sk_")
+    listed = json.loads(skippy(home, "auth", "keys", "--json").stdout)
+    assert [(k["name"], k["role"]) for k in listed if k["name"] == "desk"] == [("desk", "operator")]
+    assert key not in skippy(home, "auth", "keys").stdout
+    duplicate = skippy(home, "auth", "create-key", "--name", "desk", "--role", "viewer")
+    assert duplicate.returncode == 3 and "already exists" in duplicate.stderr
+    bad_role = skippy(home, "auth", "create-key", "--name", "x", "--role", "root")
+    assert bad_role.returncode == 2 and "unknown role 'root'" in bad_role.stderr
+    assert skippy(home, "auth", "revoke", "desk").returncode == 0
+    assert json.loads(skippy(home, "auth", "keys", "--json").stdout) == [k for k in listed if k["name"] != "desk"]
+    assert skippy(home, "auth", "revoke", "nobody").returncode == 2
+    trail = json.loads(skippy(home, "auth", "audit", "--json").stdout)
+    actions = [r["action"] for r in trail]
+    assert actions[:3] == ["cli auth revoke", "cli auth revoke", "cli auth create-key"]
+    assert trail[0]["result"]["error"].startswith("no API key named 'nobody'")
+    assert all(key not in json.dumps(r) for r in trail)
+    assert skippy(home, "auth", "model-key").stdout.strip().endswith("=")
+
+
+def test_up_without_serving_trains_what_is_missing_and_makes_an_admin_key(tmp_path: Path) -> None:
+    first = skippy(tmp_path, "up", "--no-serve", "--json")
+    assert first.returncode == 0, first.stderr
+    payload = json.loads(first.stdout)
+    assert {r["agent_type"] for r in payload["retrains"]} == {"market_insight", "risk_assessor"}
+    key_file = Path(payload["admin_key_file"])
+    assert key_file.read_text().strip() == payload["admin_key"] and oct(key_file.stat().st_mode)[-3:] == "600"
+    second = json.loads(skippy(tmp_path, "up", "--no-serve", "--json").stdout)
+    assert second["retrains"] == [] and second["admin_key"] is None  # deployed agents and the key are kept
+    assert payload["urls"]["api"] == "http://127.0.0.1:5000" and payload["urls"]["mlflow_ui"] == "http://127.0.0.1:5001"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,20 +114,48 @@ def log_pyfunc_model(
 
     from tracking.pyfunc import AgentModel
 
-    get_client(settings)  # points MLflow's default client at our store
+    client = get_client(settings)  # also points MLflow's default client at our store
     signature = infer_signature(input_example, output_example)
-    info = Model.log(
-        artifact_path=None,
+    run = client.get_run(run_id)
+    # Created in the run's experiment: left to Model.log, the logged model lands in the Default
+    # experiment, whose artifacts live in ./mlruns of whatever folder the process started in.
+    logged = mlflow.initialize_logged_model(
         name=model_name,
-        flavor=mlflow.pyfunc,
-        run_id=run_id,
-        python_model=AgentModel(),
-        artifacts=artifacts,
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=_pip_requirements(),
+        source_run_id=run_id,
+        experiment_id=run.info.experiment_id,
+        params={k: str(v) for k, v in run.data.params.items()},
     )
+    with _model_key_in_env(settings):
+        info = Model.log(
+            artifact_path=None,
+            name=model_name,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            model_id=logged.model_id,
+            python_model=AgentModel(),
+            artifacts=artifacts,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=_pip_requirements(),
+            # A placeholder, so that load_model(model_config={"model_key": ...}) may pass the key in
+            # (MLflow only accepts overrides of keys the logged model declares). The key is never stored.
+            model_config={"model_key": ""},
+        )
     return str(info.model_uri)
+
+
+@contextmanager
+def _model_key_in_env(settings: Settings) -> Iterator[None]:
+    """MLflow validates the input example by loading the model it just saved, in this process: an
+    encrypted model needs the key for that, and the loader reads it from the environment."""
+    if settings.model_key is None or "SKIPPY_MODEL_KEY" in os.environ:
+        yield
+        return
+    os.environ["SKIPPY_MODEL_KEY"] = settings.model_key.get_secret_value()
+    try:
+        yield
+    finally:
+        os.environ.pop("SKIPPY_MODEL_KEY", None)
 
 
 def _pip_requirements() -> list[str]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.deps import SettingsDep, Viewer
 from app.errors import documented
-from app.schemas import AgentType, Page, page
+from app.schemas import MAX_ID, AgentType, Page, page
 from mlops.data.features import FEATURE_NAMES
 from mlops.pipeline.queries import ImportanceRecord, PerformanceRecord, feature_importance, performance_history
 
@@ -26,7 +26,7 @@ def importance(
     settings: SettingsDep,
     _: Viewer,
     agent_type: AgentType = "market_insight",
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     all_versions: bool = False,
 ) -> list[ImportanceRecord]:
     return feature_importance(settings, agent=agent_type, version=version, all_versions=all_versions)
@@ -42,7 +42,7 @@ def performance(
     _: Viewer,
     agent_type: AgentType | None = None,
     window: Literal["validation", "test", "live", "paper"] | None = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
-from app.schemas import AgentType, JobStatus, Page, page
+from app.schemas import MAX_ID, AgentType, JobStatus, Page, page
 from mlops.jobs import JobRecord, cancel_job, get_job, list_jobs
 
 router = APIRouter(prefix="/api/mlops", tags=["jobs"], responses=documented(401, 403, 422))
@@ -29,7 +29,7 @@ def jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobRecord, responses=documented(404), summary="One job (poll this)")
-def job(settings: SettingsDep, _: Viewer, job_id: int) -> JobRecord:
+def job(settings: SettingsDep, _: Viewer, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> JobRecord:
     return get_job(settings, job_id)
 
 
@@ -39,5 +39,5 @@ def job(settings: SettingsDep, _: Viewer, job_id: int) -> JobRecord:
     responses=documented(404, 409),
     summary="Cancel a queued job, or stop a running one (its work ends cleanly: run failed, sweep stopped)",
 )
-def cancel(settings: SettingsDep, who: Operator, job_id: int) -> JobRecord:
+def cancel(settings: SettingsDep, who: Operator, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> JobRecord:
     return cancel_job(settings, job_id, actor=actor(who))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
-from app.schemas import AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
+from app.schemas import MAX_ID, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
 from mlops.jobs import JobRecord, submit_retrain
 from mlops.pipeline.queries import AgentModels, RunRecord, get_run, list_runs
 from mlops.pipeline.serving import cached_models
@@ -44,7 +44,7 @@ def model_runs(
 
 
 @router.get("/model-runs/{run_id}", response_model=RunRecord, responses=documented(404), summary="One run")
-def model_run(settings: SettingsDep, _: Viewer, run_id: int) -> RunRecord:
+def model_run(settings: SettingsDep, _: Viewer, run_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> RunRecord:
     return get_run(settings, run_id)
 
 

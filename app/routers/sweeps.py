@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
 from app.routers.runs import accepted
-from app.schemas import AgentType, JobAccepted, SweepRequest
+from app.schemas import MAX_ID, AgentType, JobAccepted, SweepRequest
 from mlops.jobs import submit_sweep
 from sweeps.records import SweepRecord, TrialRecord, get_sweep, list_sweeps, ranked_trials
 
@@ -64,7 +64,7 @@ def sweeps(
 def sweep_results(
     settings: SettingsDep,
     _: Viewer,
-    sweep_id: Annotated[int | None, Query(ge=1)] = None,
+    sweep_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     agent_type: AgentType | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> list[SweepResults]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, current_user, ready_settings
+from mlops.cli.common import JSON_OPTION, audited, current_user, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
 app = typer.Typer(
@@ -50,7 +50,10 @@ def retrain(
 
     with user_errors():
         settings = ready_settings()
-        with console.status(f"retraining {agent} ..."):
+        with (
+            audited(settings, "ai retrain", {"agent": agent, "symbol": symbol, "params": param}) as audit_result,
+            console.status(f"retraining {agent} ..."),
+        ):
             result = run_retrain(
                 settings,
                 agent=agent,
@@ -59,6 +62,7 @@ def retrain(
                 symbol=symbol or None,
                 hyperparameters=_parse_params(param),
             )
+            audit_result |= {"model_run_id": result.model_run_id, "status": result.status}
 
     def render() -> None:
         console.print(
@@ -174,7 +178,11 @@ def promote(
 
     with user_errors():
         settings = ready_settings()
-        record = do_promote(settings, agent=agent, version=version, actor=current_user(), reason=reason, force=force)
+        with audited(settings, "ai promote", {"agent": agent, "version": version, "force": force}) as result:
+            record = do_promote(
+                settings, agent=agent, version=version, actor=current_user(), reason=reason, force=force
+            )
+            result["from_version"] = record.from_version
     emit(
         as_json,
         record,
@@ -194,7 +202,9 @@ def rollback(
 
     with user_errors():
         settings = ready_settings()
-        record = do_rollback(settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason)
+        with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version}) as result:
+            record = do_rollback(settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason)
+            result["to_version"] = record.to_version
     emit(
         as_json,
         record,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audit_cli, cli_actor, ready_settings
+from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, print_json, table, user_errors
 
 app = typer.Typer(help="API keys, the audit trail, model encryption keys.", no_args_is_help=True, rich_markup_mode=None)
@@ -23,8 +23,9 @@ def create_key_command(
 
     with user_errors():
         settings = ready_settings()
-        created = create_key(settings, name=name, role=role, created_by=cli_actor())
-        audit_cli(settings, "auth create-key", {"name": name, "role": role}, {"prefix": created.record.prefix})
+        with audited(settings, "auth create-key", {"name": name, "role": role}) as result:
+            created = create_key(settings, name=name, role=role, created_by=cli_actor())
+            result["prefix"] = created.record.prefix
     if as_json:
         print_json({"key": created.key, "name": name, "role": created.record.role, "prefix": created.record.prefix})
         return
@@ -60,8 +61,9 @@ def revoke_command(name: str = typer.Argument(..., help="Key name"), as_json: bo
 
     with user_errors():
         settings = ready_settings()
-        record = revoke_key(settings, name)
-        audit_cli(settings, "auth revoke", {"name": name}, {"revoked_at": str(record.revoked_at)})
+        with audited(settings, "auth revoke", {"name": name}) as result:
+            record = revoke_key(settings, name)
+            result["revoked_at"] = str(record.revoked_at)
     emit(as_json, record, lambda: console.print(f"revoked {record.name} ({record.role})", highlight=False))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -36,8 +38,23 @@ def cli_actor() -> str:
     return f"cli:{current_user()}"
 
 
-def audit_cli(settings: Settings, action: str, parameters: dict[str, object], result: dict[str, object]) -> None:
-    """The audit row of a mutating CLI command (the API writes its own in middleware)."""
+@contextmanager
+def audited(settings: Settings, action: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The audit row of a mutating CLI command (the API writes its own in middleware): fill the
+    yielded dict with the result; an error is recorded with its message and re-raised."""
     from mlops.audit import record
 
+    result: dict[str, Any] = {}
+    try:
+        yield result
+    except Exception as exc:
+        record(
+            settings,
+            actor=cli_actor(),
+            action=f"cli {action}",
+            parameters=parameters,
+            status_code=None,
+            result={"error": str(exc)},
+        )
+        raise
     record(settings, actor=cli_actor(), action=f"cli {action}", parameters=parameters, status_code=None, result=result)

@@ -1,0 +1,225 @@
+"""The API as it runs for users: `skippy serve` as a real HTTP server, jobs in real worker processes
+(killed, timed out, cancelled), a restart that reaps, Ctrl-C, and two replicas on one PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlops.auth import create_key
+from mlops.data.generate import generate_market
+from mlops.pipeline.retrain import retrain
+from mlops.settings import Settings
+from mlops.stores import init_stores
+from tests.conftest import fresh_postgres_url, make_settings
+
+pytestmark = pytest.mark.slow
+TERMINAL = ("succeeded", "rejected", "failed", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`skippy serve` in its own process, on a free port."""
+
+    def __init__(self, settings: Settings, key: str, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DATABASE_URL")}
+        environment |= {"SKIPPY_HOME": str(settings.home), "SKIPPY_LOG_JSON": "true", "SKIPPY_DRIFT_REPORT": "false"}
+        if settings.database_url:
+            environment["DATABASE_URL"] = settings.database_url
+        self.log = open(settings.home / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlops.cli", "serve", "--port", str(self.port)],
+            env=environment | env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/api/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert self.process.poll() is None, self.output()
+        raise AssertionError("server did not come up:\n" + self.output())
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-5000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        self.client.close()
+        self.log.close()
+        return code
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/api/mlops/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def wait_for(self, job_id: int, done: Callable[[dict[str, Any]], bool], timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if done(job):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} never got there: {self.job(job_id)}\n{self.output()}")
+
+
+def trained_store(settings: Settings) -> str:
+    init_stores(settings)
+    generate_market(settings, symbol="SYNTH", n_bars=1200)
+    assert retrain(settings, agent="market_insight").status == "succeeded"
+    return create_key(settings, name="ops", role="operator", created_by="test").key
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    settings = make_settings(tmp_path_factory.mktemp("served"))
+    return settings, trained_store(settings)
+
+
+@pytest.fixture(scope="module")
+def server(store: tuple[Settings, str]) -> Iterator[Server]:
+    running = Server(*store)
+    yield running
+    running.stop()
+
+
+def test_a_retrain_runs_in_a_worker_process_and_a_second_one_gets_409(server: Server) -> None:
+    accepted = server.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"})
+    assert accepted.status_code == 202, accepted.text
+    job_id, run_id = accepted.json()["job_id"], accepted.json()["model_run_id"]
+    second = server.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"})
+    assert second.status_code == 409 and "already" in second.json()["message"]
+    job = server.wait_for(job_id, lambda j: j["status"] in TERMINAL)
+    assert job["status"] == "succeeded", job
+    assert job["pid"] != server.process.pid and job["result"]["model_version"] == 2
+    run = server.client.get(f"/api/mlops/model-runs/{run_id}").json()
+    assert run["status"] == "succeeded" and run["model_version"] == 2 and run["requested_by"] == "api:ops"
+
+
+def test_a_killed_worker_fails_its_job_and_frees_the_agent(server: Server) -> None:
+    job_id = server.client.post("/api/mlops/retrain", json={"agent_type": "risk_assessor"}).json()["job_id"]
+    job = server.wait_for(job_id, lambda j: j["pid"] is not None and j["status"] == "running")
+    run_id = job["model_run_id"]
+    deadline = time.monotonic() + 60
+    while server.client.get(f"/api/mlops/model-runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(job["pid"], signal.SIGKILL)
+    job = server.wait_for(job_id, lambda j: j["status"] in TERMINAL, timeout=30)
+    assert job["status"] == "failed" and "exited with code -9" in job["error"]
+    run = server.client.get(f"/api/mlops/model-runs/{run_id}").json()
+    assert run["status"] == "failed" and "died" in run["error"]
+    again = server.client.post("/api/mlops/retrain", json={"agent_type": "risk_assessor"})
+    assert again.status_code == 202  # the lock of the killed run was released
+    done = server.wait_for(again.json()["job_id"], lambda j: j["status"] in TERMINAL)
+    assert done["status"] in ("succeeded", "rejected"), done
+
+
+def test_a_running_sweep_is_cancelled_and_stays_resumable(server: Server) -> None:
+    grid = {"learning_rate": [0.001, 0.003, 0.01, 0.03], "batch_size": [16, 32, 64, 128], "hidden_units": [0, 4, 8]}
+    accepted = server.client.post(
+        "/api/mlops/sweep",
+        json={"agent_type": "market_insight", "parameter_grid": grid, "name": "cancel-me", "workers": 1},
+    )
+    assert accepted.status_code == 202, accepted.text
+    sweep_id, job_id = accepted.json()["sweep_id"], accepted.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while not server.client.get("/api/mlops/sweep-results", params={"sweep_id": sweep_id}).json()[0]["trials"]:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.2)
+    cancelled = server.client.post(f"/api/mlops/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 200
+    job = server.wait_for(job_id, lambda j: j["status"] in TERMINAL, timeout=60)
+    assert job["status"] == "cancelled", job
+    sweep = server.client.get("/api/mlops/sweep-results", params={"sweep_id": sweep_id}).json()[0]["sweep"]
+    assert sweep["status"] == "stopped" and "resumes" in sweep["error"]
+    assert 0 < sweep["n_complete"] < 48
+
+
+def test_a_drift_check_job_records_its_rows(server: Server) -> None:
+    accepted = server.client.post("/api/mlops/drift/calculate", json={"agent_type": "market_insight"})
+    job = server.wait_for(accepted.json()["job_id"], lambda j: j["status"] in TERMINAL)
+    assert job["status"] == "succeeded", job
+    check_id = job["result"]["checks"][0]["check_id"]
+    rows = server.client.get("/api/mlops/drift-metrics", params={"check_id": check_id}).json()["items"]
+    assert {r["drift_type"] for r in rows} == {"feature", "prediction", "performance"}
+
+
+def test_a_job_past_its_timeout_fails_and_releases_its_lock(store: tuple[Settings, str]) -> None:
+    slow = Server(*store, SKIPPY_JOB_TIMEOUT_SECONDS="1")
+    try:
+        job_id = slow.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).json()["job_id"]
+        job = slow.wait_for(job_id, lambda j: j["status"] in TERMINAL, timeout=60)
+        assert job["status"] == "failed" and "timed out after 1 s" in job["error"], job
+        run = slow.client.get(f"/api/mlops/model-runs/{job['model_run_id']}").json()
+        assert run["status"] == "failed"
+        assert slow.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).status_code == 202
+    finally:
+        assert slow.stop(signal.SIGINT) == 0  # Ctrl-C: clean stop, the queued/running job is cancelled
+
+
+def test_a_job_whose_process_died_with_the_server_is_failed_on_the_next_start(store: tuple[Settings, str]) -> None:
+    first = Server(*store)
+    job_id = first.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).json()["job_id"]
+    job = first.wait_for(job_id, lambda j: j["pid"] is not None)
+    first.stop(signal.SIGKILL)  # the server dies: nobody is left to watch the worker
+    os.kill(job["pid"], signal.SIGKILL)
+    second = Server(*store)
+    try:
+        job = second.job(job_id)
+        assert job["status"] == "failed" and "died" in job["error"], job
+        assert second.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).status_code == 202
+    finally:
+        second.stop()
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_one_postgres_run_a_retrain_exactly_once(
+    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = make_settings(tmp_path_factory.mktemp("replicas"), database_url=fresh_postgres_url(postgres_server))
+    key = trained_store(settings)
+    replicas = [Server(settings, key), Server(settings, key)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(lambda s: s.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}), replicas)
+            )
+        assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+        job_id = next(a for a in answers if a.status_code == 202).json()["job_id"]
+        job = replicas[1].wait_for(job_id, lambda j: j["status"] in TERMINAL)
+        assert job["status"] == "succeeded", job
+        jobs = replicas[0].client.get("/api/mlops/jobs", params={"kind": "retrain"}).json()["items"]
+        assert [j["id"] for j in jobs] == [job_id]
+        runs = replicas[0].client.get("/api/mlops/model-runs", params={"agent_type": "market_insight"}).json()
+        assert [r["status"] for r in runs["items"]] == ["succeeded", "succeeded"]  # fixture's + the job's
+    finally:
+        for replica in replicas:
+            replica.stop()
