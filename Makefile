@@ -11,7 +11,7 @@ $(UV):
 env: $(UV)
 	$(UV) sync --frozen --quiet
 
-## Initialise the embedded stores, load the synthetic market, retrain both agents, serve the MLflow UI.
+## Initialise the embedded stores, load the synthetic market, train both agents, serve the API (:5000) and the MLflow UI (:5001).
 run: env
 	$(UV) run --frozen skippy up
 
