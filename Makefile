@@ -31,6 +31,7 @@ bench: env
 	$(UV) run --frozen python bench/retrain.py
 	$(UV) run --frozen python bench/sweep.py
 	$(UV) run --frozen python bench/drift.py
+	$(UV) run --frozen python bench/api.py
 
 clean:
 	rm -rf .skippy .pytest_cache .mypy_cache .ruff_cache

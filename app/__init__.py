@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     )
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.state.runs_pages = runs.PageCache()
     errors.install(app)
     for module in (health, runs, deployments, sweeps, drift, insights, jobs, predictions, market, admin):
         app.include_router(module.router)

@@ -78,6 +78,8 @@ class GuardAndAudit:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body larger than {self.limit} bytes (SKIPPY_API_MAX_BODY_BYTES)"
         await error_response(413, "too_large", message)(scope, receive, send)
+        if scope["method"] in MUTATING:
+            await self._audit(scope, None, {"body": "not read: too large"}, 413, {"error": "too_large"})
 
     async def _call_audited(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         replayed = False
@@ -103,23 +105,29 @@ class GuardAndAudit:
         try:
             await self.app(scope, replay, capture)
         finally:
-            path = scope["path"]
-            if not path.startswith(NOT_AUDITED):
-                who = state.get("principal")
-                parameters = {
-                    "body": _redact(_summarise_parameters(_decode(body))),
-                    "query": dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-                }
+            if not scope["path"].startswith(NOT_AUDITED):
                 result = _decode(bytes(response)) if status["code"] is not None else {"error": "no response"}
-                client = scope.get("client")
-                await anyio.to_thread.run_sync(
-                    lambda: audit.record(
-                        self.settings,
-                        actor=f"api:{who.name}" if who is not None else "anonymous",
-                        action=f"{scope['method']} {path}",
-                        parameters=parameters,
-                        status_code=status["code"],
-                        result=_redact(result if isinstance(result, dict) else {"value": result}),
-                        client=client[0] if client else None,
-                    )
+                await self._audit(
+                    scope,
+                    state.get("principal"),
+                    {"body": _redact(_summarise_parameters(_decode(body)))},
+                    status["code"],
+                    _redact(result if isinstance(result, dict) else {"value": result}),
                 )
+
+    async def _audit(
+        self, scope: Scope, who: Any, parameters: dict[str, Any], code: int | None, result: dict[str, Any]
+    ) -> None:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        client = scope.get("client")
+        await anyio.to_thread.run_sync(
+            lambda: audit.record(
+                self.settings,
+                actor=f"api:{who.name}" if who is not None else "anonymous",
+                action=f"{scope['method']} {scope['path']}",
+                parameters=parameters | {"query": query},
+                status_code=code,
+                result=result,
+                client=client[0] if client else None,
+            )
+        )

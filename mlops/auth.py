@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +19,10 @@ from mlops.settings import Settings
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
 KEY_PREFIX = "sk_"
+# A verified key is trusted for this long without asking the database again (per process): a
+# revocation takes effect at once in the process that revokes, within this time in other replicas.
+CACHE_SECONDS = 5.0
+_verified: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ def list_keys(settings: Settings, include_revoked: bool = False) -> list[KeyReco
 
 
 def revoke_key(settings: Settings, name: str) -> KeyRecord:
+    _verified.clear()
     with session_scope(settings.app_db_url) as session:
         row = session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
         if row is None:
@@ -104,6 +110,14 @@ def revoke_key(settings: Settings, name: str) -> KeyRecord:
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
         return _record(row)
+
+
+def recently_verified(settings: Settings, key: str) -> Principal | None:
+    """The principal of `key` if this process verified it less than CACHE_SECONDS ago."""
+    entry = _verified.get((settings.app_db_url, hash_key(key)))
+    if entry is not None and time.monotonic() - entry[0] < CACHE_SECONDS:
+        return entry[1]
+    return None
 
 
 def authenticate(settings: Settings, key: str | None) -> Principal:
@@ -124,7 +138,9 @@ def authenticate(settings: Settings, key: str | None) -> Principal:
         # Record use at most once a minute: a write per request would serialise readers on SQLite.
         if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=UTC))).total_seconds() > 60:
             session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return Principal(row.name, row.role)
+    who = Principal(row.name, row.role)
+    _verified[(settings.app_db_url, digest)] = (time.monotonic(), who)
+    return who
 
 
 def has_admin_key(settings: Settings) -> bool:

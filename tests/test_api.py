@@ -318,6 +318,8 @@ def test_market_bars_are_ingested_all_or_nothing(api: Api) -> None:
     assert status["DESK"]["bars"] == 5 and "DESK2" not in status
     huge = {"symbol": "BIG", "bars": [bars[0]] * 200_000}
     assert error_of(api.post("/api/mlops/market-bars", huge), 413)["error"] == "too_large"
+    refused = api.get("/api/admin/audit", "admin", limit=1).json()["items"][0]
+    assert (refused["action"], refused["status_code"]) == ("POST /api/mlops/market-bars", 413)
 
 
 def test_predictions_from_the_champion_are_logged_with_their_version(api: Api) -> None:

@@ -223,3 +223,50 @@ def test_two_replicas_on_one_postgres_run_a_retrain_exactly_once(
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_up_serves_the_api_and_a_real_mlflow_server_and_ctrl_c_stops_both(tmp_path: Path) -> None:
+    """`make run` as a new user runs it: first start trains, prints a key, serves :API and the MLflow UI."""
+    api_port, ui_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DATABASE_URL")}
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    up = subprocess.Popen(
+        [sys.executable, "-m", "mlops.cli", "up", "--port", str(api_port), "--ui-port", str(ui_port)],
+        env=env | {"SKIPPY_HOME": str(tmp_path / "home"), "SKIPPY_LOG_JSON": "true"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        key_file = tmp_path / "home" / "admin.key"
+        deadline = time.monotonic() + 240
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=30)
+        ui = httpx.Client(base_url=f"http://127.0.0.1:{ui_port}", timeout=30)
+        while True:
+            assert up.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            try:
+                if api.get("/api/health").status_code == 200 and ui.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        key = key_file.read_text().strip()
+        assert key in (tmp_path / "up.log").read_text()  # printed once, on first start
+        runs = api.get("/api/mlops/model-runs", headers={"Authorization": f"Bearer {key}"}).json()["items"]
+        assert {r["agent_type"] for r in runs} == {"market_insight", "risk_assessor"}
+        experiment = ui.get("/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "market_insight"})
+        found = ui.post(
+            "/api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [experiment.json()["experiment"]["experiment_id"]], "max_results": 50},
+        ).json()["runs"]
+        mine = next(r for r in runs if r["agent_type"] == "market_insight")
+        assert mine["mlflow_run_id"] in {r["info"]["run_id"] for r in found}  # the UI shows what the API reports
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        with pytest.raises(httpx.TransportError):
+            ui.get("/health", timeout=2)
+        with pytest.raises(httpx.TransportError):
+            api.get("/api/health", timeout=2)
+    finally:
+        if up.poll() is None:
+            up.kill()
+        log.close()

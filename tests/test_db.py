@@ -16,7 +16,7 @@ from mlops.errors import ConflictError
 from mlops.pipeline.locks import reap_dead_runs, start_locked_run
 from tests.conftest import make_settings
 
-HEAD = "0003"
+HEAD = "0004"
 TABLES = {
     "feature_flags",
     "model_runs",
@@ -29,6 +29,11 @@ TABLES = {
     "training_data_quality",
     "market_bars",
     "agent_locks",
+    "drift_baselines",
+    "api_keys",
+    "audit_log",
+    "jobs",
+    "prediction_log",
     "alembic_version",
 }
 

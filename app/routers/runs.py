@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
 from app.schemas import MAX_ID, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
 from mlops.jobs import JobRecord, submit_retrain
-from mlops.pipeline.queries import AgentModels, RunRecord, get_run, list_runs
+from mlops.pipeline.queries import AgentModels, RunRecord, get_run, list_runs, runs_watermark
 from mlops.pipeline.serving import cached_models
 
 router = APIRouter(prefix="/api/mlops", tags=["runs"], responses=documented(401, 403, 422))
@@ -29,8 +32,34 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
     )
 
 
+class PageCache:
+    """Serialized pages of runs, reused until the runs' watermark moves (any run added or changed, in
+    this process or another replica): the list the platform polls most costs one indexed query."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.pages: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], mark: tuple[Any, ...]) -> bytes | None:
+        with self.lock:
+            hit = self.pages.get(key)
+            return hit[1] if hit is not None and hit[0] == mark else None
+
+    def put(self, key: tuple[Any, ...], mark: tuple[Any, ...], body: bytes) -> None:
+        with self.lock:
+            self.pages[key] = (mark, body)
+            self.pages.move_to_end(key)
+            while len(self.pages) > self.size:
+                self.pages.popitem(last=False)
+
+
+RUNS_PAGE = TypeAdapter(Page[RunRecord])
+
+
 @router.get("/model-runs", response_model=Page[RunRecord], summary="Retrain runs, newest first")
 def model_runs(
+    request: Request,
     settings: SettingsDep,
     _: Viewer,
     agent_type: AgentType | None = None,
@@ -38,9 +67,16 @@ def model_runs(
     trigger: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> Page[RunRecord]:
-    runs = list_runs(settings, agent=agent_type, status=status, trigger=trigger, limit=limit, offset=offset)
-    return page(runs, limit, offset)
+) -> Response:
+    cache: PageCache = request.app.state.runs_pages
+    key = (agent_type, status, trigger, limit, offset)
+    mark = runs_watermark(settings)
+    body = cache.get(key, mark)
+    if body is None:
+        runs = list_runs(settings, agent=agent_type, status=status, trigger=trigger, limit=limit, offset=offset)
+        body = RUNS_PAGE.dump_json(page(runs, limit, offset))
+        cache.put(key, mark, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/model-runs/{run_id}", response_model=RunRecord, responses=documented(404), summary="One run")

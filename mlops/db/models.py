@@ -74,6 +74,7 @@ class ModelRun(Base):
     __table_args__ = (
         Index("ix_model_runs_agent_created", "agent_type", "created_at"),
         Index("ix_model_runs_status", "status"),
+        Index("ix_model_runs_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,6 +95,8 @@ class ModelRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Set on every insert and update (ORM or Core `update()`): the API's list cache keys on it.
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class AgentLock(Base):

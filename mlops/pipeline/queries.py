@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from mlops.agents.specs import get_spec
 from mlops.db import session_scope
 from mlops.db.models import FeatureImportance, ModelPerformanceHistory, ModelRun
+from mlops.db.session import create_db_engine
 from mlops.errors import NotFoundError
 from mlops.settings import AGENTS, Settings
 
@@ -33,22 +34,40 @@ class RunRecord:
     finished_at: datetime | None
 
 
-def _run(row: ModelRun) -> RunRecord:
+RUN_COLUMNS = (
+    ModelRun.id,
+    ModelRun.agent_type,
+    ModelRun.status,
+    ModelRun.trigger,
+    ModelRun.requested_by,
+    ModelRun.symbol,
+    ModelRun.model_version,
+    ModelRun.deployment_status,
+    ModelRun.mlflow_run_id,
+    ModelRun.metrics,
+    ModelRun.hyperparameters,
+    ModelRun.error,
+    ModelRun.created_at,
+    ModelRun.finished_at,
+)
+
+
+def _run(r: Any) -> RunRecord:
     return RunRecord(
-        row.id,
-        row.agent_type,
-        row.status,
-        row.trigger,
-        row.requested_by,
-        row.symbol,
-        row.model_version,
-        row.deployment_status,
-        row.mlflow_run_id,
-        dict(row.metrics or {}),
-        dict(row.hyperparameters or {}),
-        row.error,
-        row.created_at,
-        row.finished_at,
+        r.id,
+        r.agent_type,
+        r.status,
+        r.trigger,
+        r.requested_by,
+        r.symbol,
+        r.model_version,
+        r.deployment_status,
+        r.mlflow_run_id,
+        dict(r.metrics or {}),
+        dict(r.hyperparameters or {}),
+        r.error,
+        r.created_at,
+        r.finished_at,
     )
 
 
@@ -61,7 +80,8 @@ def list_runs(
     limit: int = 50,
     offset: int = 0,
 ) -> list[RunRecord]:
-    query = select(ModelRun).order_by(ModelRun.id.desc()).limit(limit).offset(offset)
+    """Runs newest first, read as plain rows (the API's hottest list: no ORM objects to build)."""
+    query = select(*RUN_COLUMNS).order_by(ModelRun.id.desc()).limit(limit).offset(offset)
     if agent:
         get_spec(agent)
         query = query.where(ModelRun.agent_type == agent)
@@ -69,16 +89,28 @@ def list_runs(
         query = query.where(ModelRun.status == status)
     if trigger:
         query = query.where(ModelRun.trigger == trigger)
-    with session_scope(settings.app_db_url) as session:
-        return [_run(r) for r in session.scalars(query)]
+    with create_db_engine(settings.app_db_url).connect() as conn:
+        return [_run(r) for r in conn.execute(query)]
+
+
+def runs_watermark(settings: Settings) -> tuple[Any, ...]:
+    """Changes whenever a model run is added or changes: the newest id and update time, and the number
+    of runs still queued/running (so a run ending moves it even if hosts' clocks disagree)."""
+    query = select(
+        func.max(ModelRun.id),
+        func.max(ModelRun.updated_at),
+        select(func.count()).where(ModelRun.status.in_(("queued", "running"))).scalar_subquery(),
+    )
+    with create_db_engine(settings.app_db_url).connect() as conn:
+        return tuple(conn.execute(query).one())
 
 
 def get_run(settings: Settings, run_id: int) -> RunRecord:
-    with session_scope(settings.app_db_url) as session:
-        row = session.get(ModelRun, run_id)
-        if row is None:
-            raise NotFoundError(f"no model run with id {run_id}")
-        return _run(row)
+    with create_db_engine(settings.app_db_url).connect() as conn:
+        row = conn.execute(select(*RUN_COLUMNS).where(ModelRun.id == run_id)).first()
+    if row is None:
+        raise NotFoundError(f"no model run with id {run_id}")
+    return _run(row)
 
 
 @dataclass(frozen=True)
