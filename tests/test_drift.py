@@ -10,7 +10,8 @@ import pytest
 from mlops.data.generate import generate_market
 from mlops.errors import FeatureDisabledError, NotFoundError
 from mlops.flags import set_flag
-from mlops.pipeline.drift import check_drift, drift_history
+from mlops.pipeline.drift import check_drift
+from mlops.pipeline.drift_history import drift_history
 from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
 from mlops.stores import init_stores

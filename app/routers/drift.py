@@ -13,7 +13,7 @@ from app.errors import documented
 from app.routers.runs import accepted
 from app.schemas import AgentType, DriftRequest, DriftStatus, JobAccepted, Page, page
 from mlops.jobs import submit_drift
-from mlops.pipeline.drift import DriftHistoryRow, drift_history, report_path
+from mlops.pipeline.drift_history import DriftHistoryRow, drift_history, report_path
 
 router = APIRouter(prefix="/api/mlops", tags=["drift"], responses=documented(401, 403, 422))
 

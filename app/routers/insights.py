@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 from app.deps import SettingsDep, Viewer
 from app.errors import documented
 from app.schemas import MAX_ID, AgentType, Page, page
-from mlops.data.features import FEATURE_NAMES
 from mlops.pipeline.queries import ImportanceRecord, PerformanceRecord, feature_importance, performance_history
 
 router = APIRouter(prefix="/api/mlops", tags=["insights"], responses=documented(401, 403, 422))
@@ -55,4 +54,6 @@ def performance(
 
 @router.get("/features", response_model=list[str], summary="The feature columns the agents read, in order")
 def features(_: Viewer) -> list[str]:
+    from mlops.data.features import FEATURE_NAMES  # pandas: loaded on first use, not at start-up
+
     return list(FEATURE_NAMES)

@@ -101,7 +101,7 @@ def drift_history(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Past drift results, newest first."""
-    from mlops.pipeline.drift import drift_history as history
+    from mlops.pipeline.drift_history import drift_history as history
 
     with user_errors():
         rows = history(ready_settings(), agent=agent, status=status, include_features=features, limit=limit)

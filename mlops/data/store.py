@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import delete, func, insert, select
 
-from mlops.data.validation import OHLCV, normalise_bars, read_bars_file
 from mlops.db import session_scope
 from mlops.db.models import MarketBar
 from mlops.errors import InvalidRequestError, NotFoundError
+
+if TYPE_CHECKING:  # numpy/pandas load on first use: the API starts without them
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ def _check_symbol(symbol: str) -> str:
 def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> ImportResult:
     """Insert new bars, update changed ones, leave identical ones alone (re-import is idempotent).
     `bars` is a validated frame indexed by UTC timestamp (see `normalise_bars`)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlops.data.validation import OHLCV
+
     symbol = _check_symbol(symbol)
     if bars.empty:
         raise InvalidRequestError("no bars to store")
@@ -86,6 +92,8 @@ def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> Im
 
 def import_bars_file(db_url: str, path: Path, symbol: str) -> ImportResult:
     """Validate a CSV/Parquet export and store its bars under `symbol`."""
+    from mlops.data.validation import normalise_bars, read_bars_file
+
     raw = read_bars_file(path)
     bars = normalise_bars(raw, str(path), csv_rows=path.suffix.lower() != ".parquet")
     return upsert_bars(db_url, symbol, bars, source=f"file:{path.name}")
@@ -93,6 +101,10 @@ def import_bars_file(db_url: str, path: Path, symbol: str) -> ImportResult:
 
 def load_bars(db_url: str, symbol: str) -> pd.DataFrame:
     """All bars of `symbol` in time order, indexed by UTC timestamp."""
+    import pandas as pd
+
+    from mlops.data.validation import OHLCV
+
     with session_scope(db_url) as session:
         rows = session.execute(
             select(MarketBar.ts, *(getattr(MarketBar, c) for c in OHLCV))

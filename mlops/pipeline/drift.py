@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from mlops.data.features import FEATURE_NAMES, compute_features, next_bar_return
 from mlops.data.store import load_bars
 from mlops.db import session_scope
 from mlops.db.models import DriftBaseline, DriftMetric, ModelPerformanceHistory
-from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.errors import NotFoundError
 from mlops.flags import require
 from mlops.logs import get_logger
 from mlops.settings import AGENTS, Settings
@@ -296,88 +295,3 @@ def check_all(settings: Settings, window_bars: int | None = None) -> list[DriftC
         for a in AGENTS
         if registry.alias_version(settings, a, registry.CHAMPION) is not None
     ]
-
-
-@dataclass(frozen=True)
-class DriftHistoryRow:
-    check_id: str
-    agent_type: str
-    model_version: int | None
-    drift_type: str
-    feature: str | None
-    statistic: str
-    value: float | None
-    warning: float
-    critical: float
-    status: str
-    computed_at: datetime
-    details: dict[str, Any]
-
-
-def drift_history(
-    settings: Settings,
-    *,
-    agent: str | None = None,
-    status: str | None = None,
-    drift_type: str | None = None,
-    check_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    include_features: bool = False,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[DriftHistoryRow]:
-    """Stored drift rows, newest first. Without `include_features` only the per-kind summary rows."""
-    query = select(DriftMetric).order_by(DriftMetric.id.desc()).limit(limit).offset(offset)
-    if agent:
-        get_spec(agent)
-        query = query.where(DriftMetric.agent_type == agent)
-    if status:
-        query = query.where(DriftMetric.status == status)
-    if drift_type:
-        query = query.where(DriftMetric.drift_type == drift_type)
-    if check_id:
-        query = query.where(DriftMetric.check_id == check_id)
-    if since:
-        query = query.where(DriftMetric.computed_at >= since)
-    if until:
-        query = query.where(DriftMetric.computed_at <= until)
-    if not include_features:
-        query = query.where(DriftMetric.feature.is_(None))
-    with session_scope(settings.app_db_url) as session:
-        return [
-            DriftHistoryRow(
-                r.check_id,
-                r.agent_type,
-                r.model_version,
-                r.drift_type,
-                r.feature,
-                r.statistic,
-                r.value,
-                r.warning_threshold,
-                r.critical_threshold,
-                r.status,
-                r.computed_at,
-                dict(r.details),
-            )
-            for r in session.scalars(query)
-        ]
-
-
-def report_path(settings: Settings, check_id: str, fmt: str) -> Path:
-    """The Evidently report (html or json) written with drift check `check_id`."""
-    if fmt not in ("html", "json"):
-        raise InvalidRequestError(f"report format must be html or json, got {fmt!r}")
-    if not check_id.isalnum():
-        raise NotFoundError(f"no drift check {check_id!r}")
-    with session_scope(settings.app_db_url) as session:
-        found = session.scalar(select(DriftMetric.id).where(DriftMetric.check_id == check_id).limit(1))
-    if found is None:
-        raise NotFoundError(f"no drift check {check_id!r}")
-    path = settings.home / "reports" / "drift" / check_id / f"report.{fmt}"
-    if not path.is_file():
-        raise NotFoundError(
-            f"drift check {check_id} has no {fmt} report (reports are off with SKIPPY_DRIFT_REPORT=false, "
-            "or the report failed; see the check's details)"
-        )
-    return path

@@ -7,19 +7,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 
 from mlops.agents.specs import Hyperparameters, get_spec
-from mlops.data.features import FEATURE_NAMES, WARMUP_BARS, compute_features
-from mlops.data.store import load_bars
 from mlops.db import session_scope
 from mlops.db.models import ModelDeployment, ModelRun, PredictionLog
 from mlops.errors import InvalidRequestError, NotFoundError
 from mlops.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_ROWS = 10_000
 MAX_BARS = 5_000
@@ -113,6 +112,11 @@ def cached_models(settings: Settings, agent: str | None = None) -> Any:
 
 
 def _feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    from mlops.data.features import FEATURE_NAMES
+
     if not rows:
         raise InvalidRequestError("features: give at least one row")
     if len(rows) > MAX_ROWS:
@@ -133,6 +137,9 @@ def _feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _latest_features(settings: Settings, symbol: str, n_bars: int) -> pd.DataFrame:
+    from mlops.data.features import WARMUP_BARS, compute_features
+    from mlops.data.store import load_bars
+
     if not 1 <= n_bars <= MAX_BARS:
         raise InvalidRequestError(f"n_bars must be between 1 and {MAX_BARS}, got {n_bars}")
     bars = load_bars(settings.app_db_url, symbol)
@@ -154,6 +161,10 @@ def predict(
 ) -> Prediction:
     """Probabilities and the positions they imply, from the version behind `alias`, on feature rows
     or on the newest `n_bars` bars of `symbol`. Each answer is recorded with the version that gave it."""
+    import numpy as np
+    import pandas as pd
+
+    from mlops.data.features import FEATURE_NAMES
     from tracking import registry
 
     if (features is None) == (symbol is None):

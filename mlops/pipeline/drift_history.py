@@ -1,0 +1,102 @@
+"""Read side of drift: the stored drift rows and the Evidently reports of past checks. Kept apart from
+the check itself (numpy, pandas, scipy) so the API starts without loading those."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from mlops.agents.specs import get_spec
+from mlops.db import session_scope
+from mlops.db.models import DriftMetric
+from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.settings import Settings
+
+
+@dataclass(frozen=True)
+class DriftHistoryRow:
+    check_id: str
+    agent_type: str
+    model_version: int | None
+    drift_type: str
+    feature: str | None
+    statistic: str
+    value: float | None
+    warning: float
+    critical: float
+    status: str
+    computed_at: datetime
+    details: dict[str, Any]
+
+
+def drift_history(
+    settings: Settings,
+    *,
+    agent: str | None = None,
+    status: str | None = None,
+    drift_type: str | None = None,
+    check_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_features: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[DriftHistoryRow]:
+    """Stored drift rows, newest first. Without `include_features` only the per-kind summary rows."""
+    query = select(DriftMetric).order_by(DriftMetric.id.desc()).limit(limit).offset(offset)
+    if agent:
+        get_spec(agent)
+        query = query.where(DriftMetric.agent_type == agent)
+    if status:
+        query = query.where(DriftMetric.status == status)
+    if drift_type:
+        query = query.where(DriftMetric.drift_type == drift_type)
+    if check_id:
+        query = query.where(DriftMetric.check_id == check_id)
+    if since:
+        query = query.where(DriftMetric.computed_at >= since)
+    if until:
+        query = query.where(DriftMetric.computed_at <= until)
+    if not include_features:
+        query = query.where(DriftMetric.feature.is_(None))
+    with session_scope(settings.app_db_url) as session:
+        return [
+            DriftHistoryRow(
+                r.check_id,
+                r.agent_type,
+                r.model_version,
+                r.drift_type,
+                r.feature,
+                r.statistic,
+                r.value,
+                r.warning_threshold,
+                r.critical_threshold,
+                r.status,
+                r.computed_at,
+                dict(r.details),
+            )
+            for r in session.scalars(query)
+        ]
+
+
+def report_path(settings: Settings, check_id: str, fmt: str) -> Path:
+    """The Evidently report (html or json) written with drift check `check_id`."""
+    if fmt not in ("html", "json"):
+        raise InvalidRequestError(f"report format must be html or json, got {fmt!r}")
+    if not check_id.isalnum():
+        raise NotFoundError(f"no drift check {check_id!r}")
+    with session_scope(settings.app_db_url) as session:
+        found = session.scalar(select(DriftMetric.id).where(DriftMetric.check_id == check_id).limit(1))
+    if found is None:
+        raise NotFoundError(f"no drift check {check_id!r}")
+    path = settings.home / "reports" / "drift" / check_id / f"report.{fmt}"
+    if not path.is_file():
+        raise NotFoundError(
+            f"drift check {check_id} has no {fmt} report (reports are off with SKIPPY_DRIFT_REPORT=false, "
+            "or the report failed; see the check's details)"
+        )
+    return path
