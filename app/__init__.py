@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app import errors
 from app.middleware import GuardAndAudit
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
         if dispatch:
             dispatcher.stop()
 
-    app = FastAPI(
+    # /docs and /redoc from bundled assets, not a CDN: they work on machines without internet.
+    app = FastAPIOffline(
         title="Skippy MLOps API",
         version=version("skippy-mlops"),
         description=DESCRIPTION,

@@ -64,6 +64,11 @@ async def _skippy(request: Request, exc: Exception) -> JSONResponse:
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    if errors and errors[0]["type"] == "json_invalid":
+        position = errors[0]["loc"][-1]
+        reason = (errors[0].get("ctx") or {}).get("error", "invalid JSON")
+        message = f"body: malformed JSON at character {position}: {reason}"
+        return error_response(422, "validation_error", message, [{"field": "body", "message": message}])
     message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors[:10])
     details = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]} for e in errors[:50]]
     return error_response(422, "validation_error", message or "invalid request", details)

@@ -216,7 +216,7 @@ def test_promote_and_rollback_move_the_champion(api: Api) -> None:
     history = api.get("/api/mlops/deployments", agent_type=agent).json()
     assert [d["action"] for d in history[:2]] == ["promote", "rollback"]
     error_of(api.post("/api/mlops/promote", {"agent_type": agent, "version": 99}), 404)
-    error_of(api.post("/api/mlops/promote", {"agent_type": agent, "version": 2}), 422)  # already champion
+    error_of(api.post("/api/mlops/promote", {"agent_type": agent, "version": 2}), 409)  # already champion
     assert "version" in error_of(api.post("/api/mlops/promote", {"agent_type": agent, "version": 0}), 422)["message"]
 
 
@@ -379,7 +379,13 @@ def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
 
 
 def test_docs_document_every_endpoint(api: Api) -> None:
-    assert api.client.get("/docs").status_code == 200
+    import re
+
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets)  # served by us: /docs works without internet
+    assert all(api.client.get(a).status_code == 200 for a in assets)
     paths = api.client.get("/openapi.json").json()["paths"]
     for path in (
         "/api/health",

@@ -220,6 +220,16 @@ def test_two_replicas_on_one_postgres_run_a_retrain_exactly_once(
         assert [j["id"] for j in jobs] == [job_id]
         runs = replicas[0].client.get("/api/mlops/model-runs", params={"agent_type": "market_insight"}).json()
         assert [r["status"] for r in runs["items"]] == ["succeeded", "succeeded"]  # fixture's + the job's
+
+        # A killed worker on Postgres: its job and run fail, and the agent is free again on every replica.
+        killed = replicas[0].client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).json()
+        running = replicas[0].wait_for(killed["job_id"], lambda j: j["pid"] is not None and j["status"] == "running")
+        os.kill(running["pid"], signal.SIGKILL)
+        failed = replicas[1].wait_for(killed["job_id"], lambda j: j["status"] in TERMINAL, timeout=30)
+        assert failed["status"] == "failed" and "code -9" in failed["error"], failed
+        retry = replicas[1].client.post("/api/mlops/retrain", json={"agent_type": "market_insight"})
+        assert retry.status_code == 202, retry.text
+        replicas[1].client.post(f"/api/mlops/jobs/{retry.json()['job_id']}/cancel")
     finally:
         for replica in replicas:
             replica.stop()

@@ -113,7 +113,7 @@ def test_retrain_models_runs_rollback_from_the_cli(home: Path) -> None:
     promoted = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--force", "--json")
     assert promoted.returncode == 0, promoted.stderr
     again = skippy(home, "ai", "promote", "--agent", "market_insight", "--version", "2", "--force")
-    assert again.returncode == 2 and "already the champion" in again.stderr
+    assert again.returncode == 3 and "already the champion" in again.stderr
     deployments = json.loads(skippy(home, "ai", "deployments", "--json").stdout)
     assert deployments[0]["to_version"] == 2 and deployments[0]["action"] == "promote"
 

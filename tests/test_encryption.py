@@ -18,7 +18,7 @@ from mlops.errors import ConfigurationError, ModelKeyError
 from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
 from mlops.stores import init_stores
-from tests.conftest import make_settings
+from tests.conftest import fresh_postgres_url, make_settings
 from tracking import registry
 from tracking.crypto import decrypt, generate_key
 
@@ -30,9 +30,12 @@ def artifact_files(settings: Settings, name: str) -> list[Path]:
     return sorted(settings.artifact_root.rglob(name))
 
 
-@pytest.fixture(scope="module")
-def encrypted(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = make_settings(tmp_path_factory.mktemp("encrypted"), model_key=KEY)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def encrypted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    overrides: dict[str, object] = {"model_key": KEY}
+    if request.param == "postgres":
+        overrides["database_url"] = fresh_postgres_url(request.getfixturevalue("postgres_server"))
+    settings = make_settings(tmp_path_factory.mktemp(f"encrypted-{request.param}"), **overrides)
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1200)
     assert retrain(settings, agent="market_insight").status == "succeeded"

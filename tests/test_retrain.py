@@ -21,7 +21,7 @@ from mlops.db.models import (
     ModelRun,
     TrainingDataQuality,
 )
-from mlops.errors import InvalidRequestError, NotFoundError, UnknownAgentError
+from mlops.errors import ConflictError, InvalidRequestError, NotFoundError, UnknownAgentError
 from mlops.pipeline.deployments import list_deployments, promote, rollback
 from mlops.pipeline.queries import get_run, list_models, list_runs
 from mlops.pipeline.retrain import retrain
@@ -126,7 +126,7 @@ def test_rollback_restores_the_previous_champion_in_one_step(settings: Settings)
     promote(settings, agent="market_insight", version=2, actor="bob", reason="back to v2")
     assert champion(settings) == 2
     assert rollback(settings, agent="market_insight", actor="bob", to_version=1).to_version == 1
-    with pytest.raises(InvalidRequestError, match="already the champion"):
+    with pytest.raises(ConflictError, match="already the champion"):
         promote(settings, agent="market_insight", version=1, actor="bob")
     with pytest.raises(NotFoundError, match="market_insight has no model version 99"):
         promote(settings, agent="market_insight", version=99, actor="bob")

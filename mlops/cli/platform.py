@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mlops.cli.common import cli_actor, ready_settings
+from mlops.cli.common import audited, cli_actor, ready_settings
 from mlops.cli.output import console, print_json, styled, table, user_errors
 from mlops.settings import AGENTS
 
@@ -47,6 +49,27 @@ def start_mlflow_server(settings: Settings, port: int) -> subprocess.Popen[bytes
     return subprocess.Popen(mlflow_server_command(settings, port), env=env, start_new_session=True)
 
 
+def announce_when_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Say when `mlflow server` answers (it takes 20-60 s to come up), from a background thread."""
+
+    def wait() -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    console.print(f"MLflow UI ready: {url}", highlight=False)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        if process.poll() is not None:
+            console.print(f"[red]the MLflow UI exited with code {process.returncode}[/red]", highlight=False)
+
+    threading.Thread(target=wait, name="mlflow-ui-ready", daemon=True).start()
+
+
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     if process.poll() is not None:
         return
@@ -70,7 +93,9 @@ def ensure_admin_key(settings: Settings) -> tuple[str | None, Path]:
         return None, path
     taken = {k.name for k in list_keys(settings, include_revoked=True)}
     name = next(n for n in ("admin", *(f"admin-{i}" for i in range(2, 1000))) if n not in taken)
-    created = create_key(settings, name=name, role="admin", created_by=cli_actor())
+    with audited(settings, "up create-admin-key", {"name": name, "role": "admin"}) as result:
+        created = create_key(settings, name=name, role="admin", created_by=cli_actor())
+        result |= {"prefix": created.record.prefix, "saved_to": str(path)}
     path.write_text(created.key + "\n")
     path.chmod(0o600)
     return created.key, path
@@ -184,7 +209,12 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
     if not serve:
         return
     mlflow_server = start_mlflow_server(settings, ui_port)
-    console.print("serving the API and the MLflow UI; Ctrl-C stops both", highlight=False)
+    announce_when_ready(urls["mlflow_ui"], mlflow_server)
+    console.print(
+        "serving the API (ready in a few seconds) and the MLflow UI (its server takes 20-60 s to start); "
+        "Ctrl-C stops both",
+        highlight=False,
+    )
     try:
         serve_api(settings, settings.api_host, api_port)
     finally:

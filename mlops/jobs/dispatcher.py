@@ -110,10 +110,17 @@ class Dispatcher:
             if code is None:
                 continue
             del self._children[job_id]
-            if finish_job(self.settings, job_id, "failed", error=f"worker process exited with code {code}"):
+            if code != 0:
                 from mlops.pipeline.locks import reap_dead_runs
 
+                # First the run and its agent lock, then the job: whoever sees the job failed may retry.
                 reap_dead_runs(self.settings)
+            with session_scope(self.settings.app_db_url) as session:
+                cancelled = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+            if cancelled and code == -signal.SIGTERM:
+                # Stopped before it had installed its handlers (still importing): nothing of its work began.
+                finish_job(self.settings, job_id, "cancelled", error="cancelled on request before the work started")
+            elif finish_job(self.settings, job_id, "failed", error=f"worker process exited with code {code}"):
                 log.warning("job worker died", job_id=job_id, exit_code=code)
 
     def _enforce_deadlines(self) -> None:

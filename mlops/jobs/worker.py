@@ -60,8 +60,12 @@ def _interrupt(status: str, message: str) -> Any:
     return handler
 
 
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json.dumps(value, default=_iso))
 
 
 def _run(settings: Settings, job: JobRecord) -> tuple[str, dict[str, Any]]:

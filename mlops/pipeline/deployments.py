@@ -14,7 +14,7 @@ from sqlalchemy import select
 from mlops.agents.specs import get_spec
 from mlops.db import session_scope
 from mlops.db.models import ModelDeployment
-from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.errors import ConflictError, InvalidRequestError, NotFoundError
 from mlops.logs import get_logger
 from mlops.settings import Settings
 
@@ -118,7 +118,7 @@ def promote(
         )
     current = registry.alias_version(settings, agent, registry.CHAMPION)
     if current == version:
-        raise InvalidRequestError(f"{agent} v{version} is already the champion")
+        raise ConflictError(f"{agent} v{version} is already the champion")
     record = move_alias(
         settings,
         agent=agent,
@@ -168,7 +168,7 @@ def rollback(
     if registry.get_version(settings, agent, target) is None:
         raise NotFoundError(f"{agent} has no model version {target}")
     if target == current:
-        raise InvalidRequestError(f"{agent} v{target} is already the champion")
+        raise ConflictError(f"{agent} v{target} is already the champion")
     return move_alias(
         settings,
         agent=agent,

@@ -167,8 +167,10 @@ def predict(
     from mlops.data.features import FEATURE_NAMES
     from tracking import registry
 
-    if (features is None) == (symbol is None):
-        raise InvalidRequestError("give either features (rows of feature values) or symbol (newest bars), not both")
+    if features is None and symbol is None:
+        raise InvalidRequestError("give features (rows of feature values) or symbol (predict on its newest bars)")
+    if features is not None and symbol is not None:
+        raise InvalidRequestError("give either features or symbol, not both")
     spec = get_spec(agent)
     served = deployed_model(settings, agent, alias)
     frame = _feature_frame(features) if features is not None else _latest_features(settings, str(symbol), n_bars)
