@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,10 +22,13 @@ RESULT_BYTES = 16_384
 
 
 def _redact(value: Any) -> Any:
+    """Secrets out; NaN/inf as text (JSON columns on PostgreSQL refuse them, and the row would be lost)."""
     if isinstance(value, dict):
         return {k: ("<redacted>" if k in SECRET_FIELDS else _redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value[:100]]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value
 
 
@@ -104,6 +108,9 @@ class GuardAndAudit:
         state = scope.setdefault("state", {})
         try:
             await self.app(scope, replay, capture)
+        except Exception:
+            status["code"] = status["code"] or 500  # the error handler answers 500 outside this middleware
+            raise
         finally:
             if not scope["path"].startswith(NOT_AUDITED):
                 result = _decode(bytes(response)) if status["code"] is not None else {"error": "no response"}

@@ -3,10 +3,10 @@ are used as response models directly: one definition, documented in OpenAPI by F
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 AgentType = Literal["market_insight", "risk_assessor"]
 RunStatus = Literal["queued", "running", "succeeded", "rejected", "failed"]
@@ -18,6 +18,15 @@ Symbol = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.
 T = TypeVar("T")
 MAX_ID = 2**31 - 1  # ids and versions are 32-bit integers on PostgreSQL
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _storable(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 2999:
+        raise ValueError("must be between the years 1900 and 2999")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -110,7 +119,7 @@ class CreatedKeyResponse(BaseModel):
 
 
 class Bar(Strict):
-    timestamp: datetime
+    timestamp: Timestamp
     open: float
     high: float
     low: float

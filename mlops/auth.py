@@ -102,14 +102,15 @@ def list_keys(settings: Settings, include_revoked: bool = False) -> list[KeyReco
 
 
 def revoke_key(settings: Settings, name: str) -> KeyRecord:
-    _verified.clear()
     with session_scope(settings.app_db_url) as session:
         row = session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
         if row is None:
             raise NotFoundError(f"no API key named {name!r}")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
-        return _record(row)
+        record = _record(row)
+    _verified.clear()  # after the commit: a request racing the revocation cannot re-cache the key
+    return record
 
 
 def recently_verified(settings: Settings, key: str) -> Principal | None:

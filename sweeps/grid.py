@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ def validate_grid(agent: str, grid: Any, max_points: int) -> Grid:
         kept: list[Any] = []
         for value in values:
             wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
+            if not wrong_type and not math.isfinite(value if isinstance(value, float) else 0.0):
+                problems.append(f"{name}: {value!r} is not a finite number")
+                continue
+            if not wrong_type and isinstance(value, int) and abs(value) > 2**53:
+                problems.append(f"{name}: {value} is out of range")
+                continue
             if not wrong_type and name in INTEGER_PARAMETERS and not float(value).is_integer():
                 wrong_type = True
             if wrong_type:

@@ -437,6 +437,7 @@ def _worker_process(settings: Settings, sweep_id: int, deadline: float | None) -
     # A worker is stopped by its supervisor with SIGTERM: die plainly, whatever handler the
     # supervisor's process installed (a job worker's SIGTERM means "cancel the job").
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     reset_after_fork()
     reset_mlflow_after_fork()
     reset_storage_after_fork()

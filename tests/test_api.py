@@ -270,6 +270,7 @@ def test_drift_metrics_filter_by_status_agent_and_time(api: Api) -> None:
     assert api.get("/api/mlops/drift-metrics", since="2999-01-01T00:00:00Z").json()["items"] == []
     assert api.get("/api/mlops/drift-metrics", agent_type="risk_assessor").json()["items"] == []
     error_of(api.get("/api/mlops/drift-metrics", status="bad"), 422)
+    assert "since" in error_of(api.get("/api/mlops/drift-metrics", since="9999-12-31T23:59:59-01:00"), 422)["message"]
     accepted = api.post("/api/mlops/drift/calculate", {"agent_type": "market_insight", "window_bars": 100})
     assert accepted.status_code == 202 and accepted.json()["kind"] == "drift"
     api.post(f"/api/mlops/jobs/{accepted.json()['job_id']}/cancel", None)
@@ -337,6 +338,13 @@ def test_predictions_from_the_champion_are_logged_with_their_version(api: Api) -
     )
     assert "row 0: missing" in missing["message"] and "vol_20" in missing["message"]
     error_of(api.post("/api/mlops/predict", {"agent_type": "market_insight"}, "viewer"), 422)
+    extreme = {f: 1e308 for f in features}
+    assert (
+        "finite"
+        in error_of(
+            api.post("/api/mlops/predict", {"agent_type": "market_insight", "features": [extreme]}, "viewer"), 422
+        )["message"]
+    )
     error_of(api.post("/api/mlops/predict", {"agent_type": "market_insight", "symbol": "NONE"}, "viewer"), 404)
     error_of(
         api.post(

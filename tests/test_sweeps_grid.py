@@ -42,6 +42,8 @@ def test_default_grids_are_valid(agent: str) -> None:
         ({"l2": [True]}, "l2: True is not a number"),
         ({"learning_rate": [-0.1]}, "learning_rate: -0.1 is out of range"),
         ({"risk_threshold": [0.7]}, "risk_threshold: 0.7 is out of range"),
+        ({"batch_size": [10**400]}, "is out of range"),
+        ({"l2": [float("inf")]}, "l2: inf is not a finite number"),
         ({}, "non-empty object"),
         ([1, 2], "non-empty object"),
     ],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
 from app.deps import Admin, SettingsDep, actor
 from app.errors import documented
-from app.schemas import CreatedKeyResponse, FlagUpdate, KeyRequest, Page, page
+from app.schemas import CreatedKeyResponse, FlagUpdate, KeyRequest, Page, Timestamp, page
 from mlops.audit import AuditRecord, list_audit
 from mlops.auth import KeyRecord, create_key, list_keys, revoke_key
 from mlops.flags import FlagState, list_flags, set_flag
@@ -48,7 +47,7 @@ def audit(
     _: Admin,
     actor_name: Annotated[str | None, Query(alias="actor", max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[AuditRecord]:

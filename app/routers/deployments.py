@@ -39,7 +39,7 @@ def promote_version(settings: SettingsDep, who: Operator, body: PromoteRequest) 
 @router.post(
     "/rollback",
     response_model=DeploymentRecord,
-    responses=documented(404),
+    responses=documented(404, 409),
     summary="Move the champion back to the previous one (or to_version) in one step",
 )
 def rollback_champion(settings: SettingsDep, who: Operator, body: RollbackRequest) -> DeploymentRecord:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
@@ -11,7 +10,7 @@ from fastapi.responses import FileResponse
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
 from app.routers.runs import accepted
-from app.schemas import AgentType, DriftRequest, DriftStatus, JobAccepted, Page, page
+from app.schemas import AgentType, DriftRequest, DriftStatus, JobAccepted, Page, Timestamp, page
 from mlops.jobs import submit_drift
 from mlops.pipeline.drift_history import DriftHistoryRow, drift_history, report_path
 
@@ -42,8 +41,8 @@ def drift_metrics(
     status: DriftStatus | None = None,
     drift_type: Literal["feature", "prediction", "performance"] | None = None,
     check_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     include_features: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from app.deps import SettingsDep, Viewer
 from app.errors import documented
-from app.schemas import MAX_ID, AgentType, Page, page
+from app.schemas import MAX_ID, AgentType, Page, Timestamp, page
 from mlops.pipeline.queries import ImportanceRecord, PerformanceRecord, feature_importance, performance_history
 
 router = APIRouter(prefix="/api/mlops", tags=["insights"], responses=documented(401, 403, 422))
@@ -42,7 +41,7 @@ def performance(
     agent_type: AgentType | None = None,
     window: Literal["validation", "test", "live", "paper"] | None = None,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[PerformanceRecord]:

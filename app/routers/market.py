@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/mlops", tags=["market data"], responses=document
 @router.post(
     "/market-bars",
     response_model=ImportResult,
+    responses=documented(409),
     summary="Store OHLCV bars of a symbol (all-or-nothing; every bad row is named)",
 )
 def ingest(settings: SettingsDep, _: Operator, body: BarsRequest) -> ImportResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Annotated, Any
 
@@ -34,21 +35,26 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
 
 class PageCache:
     """Serialized pages of runs, reused until the runs' watermark moves (any run added or changed, in
-    this process or another replica): the list the platform polls most costs one indexed query."""
+    this process or another replica): the list the platform polls most costs one indexed query. Pages
+    also expire after `max_age` seconds: `updated_at` is stamped when a write runs, not when it commits,
+    so a write committing late with an older stamp would otherwise hide behind an unchanged watermark."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, max_age: float = 2.0) -> None:
         self.size = size
-        self.pages: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        self.max_age = max_age
+        self.pages: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], float, bytes]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], mark: tuple[Any, ...]) -> bytes | None:
         with self.lock:
             hit = self.pages.get(key)
-            return hit[1] if hit is not None and hit[0] == mark else None
+        if hit is None or hit[0] != mark or time.monotonic() - hit[1] > self.max_age:
+            return None
+        return hit[2]
 
     def put(self, key: tuple[Any, ...], mark: tuple[Any, ...], body: bytes) -> None:
         with self.lock:
-            self.pages[key] = (mark, body)
+            self.pages[key] = (mark, time.monotonic(), body)
             self.pages.move_to_end(key)
             while len(self.pages) > self.size:
                 self.pages.popitem(last=False)

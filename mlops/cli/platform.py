@@ -96,8 +96,10 @@ def ensure_admin_key(settings: Settings) -> tuple[str | None, Path]:
     with audited(settings, "up create-admin-key", {"name": name, "role": "admin"}) as result:
         created = create_key(settings, name=name, role="admin", created_by=cli_actor())
         result |= {"prefix": created.record.prefix, "saved_to": str(path)}
-    path.write_text(created.key + "\n")
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(created.key + "\n")
     return created.key, path
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from mlops.db import session_scope
 from mlops.db.models import MarketBar
-from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.errors import ConflictError, InvalidRequestError, NotFoundError
 
 if TYPE_CHECKING:  # numpy/pandas load on first use: the API starts without them
     import pandas as pd
@@ -85,7 +86,13 @@ def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> Im
                 bar.source = source
                 updated += 1
         if new_rows:
-            session.execute(insert(MarketBar), new_rows)
+            try:
+                session.execute(insert(MarketBar), new_rows)
+            except IntegrityError:
+                raise ConflictError(
+                    f"bars of {symbol} in {min(wanted)} .. {max(wanted)} were being written by another request at "
+                    "the same time; nothing of this one was stored: send it again (re-sending is idempotent)"
+                ) from None
             inserted = len(new_rows)
     return ImportResult(symbol, inserted, updated, unchanged, min(wanted), max(wanted))
 

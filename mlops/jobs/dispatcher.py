@@ -5,6 +5,7 @@ conditional update that exactly one of them wins."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,7 +45,8 @@ class Dispatcher:
         self._wake.set()
 
     def stop(self, wait_seconds: float = 20.0) -> None:
-        """Stop dispatching and cancel this process's running jobs (they end cleanly, then exit)."""
+        """Stop dispatching and stop this process's running jobs (SIGINT: they end cleanly as
+        "stopped because the API server shut down", then exit); a worker that lingers is killed."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -52,13 +54,13 @@ class Dispatcher:
         for job_id, (process, _) in list(self._children.items()):
             if process.poll() is None:
                 log.info("stopping job worker", job_id=job_id)
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGINT)
         deadline = time.monotonic() + wait_seconds
         for process, _ in self._children.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill_group(process)
         self._collect()
 
     def _loop(self) -> None:
@@ -117,6 +119,8 @@ class Dispatcher:
                 reap_dead_runs(self.settings)
             with session_scope(self.settings.app_db_url) as session:
                 cancelled = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+            if code != 0:
+                _finalize_sweep(self.settings, job_id)
             if cancelled and code == -signal.SIGTERM:
                 # Stopped before it had installed its handlers (still importing): nothing of its work began.
                 finish_job(self.settings, job_id, "cancelled", error="cancelled on request before the work started")
@@ -129,7 +133,7 @@ class Dispatcher:
         for job_id, (process, deadline) in self._children.items():
             if now > deadline and process.poll() is None:
                 log.warning("killing job worker past its timeout", job_id=job_id)
-                process.kill()
+                _kill_group(process)
                 finish_job(self.settings, job_id, "failed", error="timed out; the worker did not stop and was killed")
 
     def _forward_cancellations(self) -> None:
@@ -142,3 +146,24 @@ class Dispatcher:
         for _, pid in rows:
             if pid and process_alive(pid):
                 os.kill(pid, signal.SIGTERM)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and what it forked (a sweep's trial processes): it leads its own session."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def _finalize_sweep(settings: Settings, job_id: int) -> None:
+    """A sweep whose worker died without closing it: stop it (resumable), end its MLflow parent run."""
+    with session_scope(settings.app_db_url) as session:
+        sweep_id = session.scalar(select(Job.sweep_id).where(Job.id == job_id))
+    if sweep_id is None:
+        return
+    from sweeps.runner import finalize
+
+    try:
+        finalize(settings, sweep_id, stop_reason="its job's worker died; `skippy ai sweep-worker` resumes it")
+    except Exception:
+        log.exception("could not stop the sweep of a dead job", job_id=job_id, sweep_id=sweep_id)

@@ -27,6 +27,7 @@ log = get_logger(__name__)
 KINDS = ("retrain", "sweep", "drift")
 ACTIVE = ("queued", "running")
 TERMINAL = ("succeeded", "rejected", "failed", "cancelled")
+FOREIGN_GRACE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,13 @@ def count_running(settings: Settings) -> int:
 
 
 def finish_job(
-    settings: Settings, job_id: int, status: str, *, result: dict[str, Any] | None = None, error: str | None = None
+    settings: Settings,
+    job_id: int,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    only_from: tuple[str, ...] = ACTIVE,
 ) -> bool:
     """Move an active job to a terminal status (once: a later writer loses) and release its key.
     The queued model run of a retrain that never started ends failed with the same error."""
@@ -248,7 +255,7 @@ def finish_job(
             values["result"] = result
         if error is not None:
             values["error"] = error
-        moved = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(**values))
+        moved = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(only_from)).values(**values))
         if not moved.rowcount:  # type: ignore[attr-defined]
             return False
         run_id = session.scalar(select(Job.model_run_id).where(Job.id == job_id))
@@ -269,7 +276,7 @@ def cancel_job(settings: Settings, job_id: int, *, actor: str) -> JobRecord:
     if job.status in TERMINAL:
         raise ConflictError(f"job {job_id} has already ended ({job.status})")
     if job.status == "queued" and finish_job(
-        settings, job_id, "cancelled", error=f"cancelled by {actor} before it started"
+        settings, job_id, "cancelled", error=f"cancelled by {actor} before it started", only_from=("queued",)
     ):
         _stop_queued_sweep(settings, job)
         return get_job(settings, job_id)
@@ -289,25 +296,31 @@ def _stop_queued_sweep(settings: Settings, job: JobRecord) -> None:
 
 
 def reap_dead_jobs(settings: Settings) -> list[int]:
-    """Fail the running jobs whose worker process died (on this host: its pid is gone). Called at
-    every start and by the dispatcher."""
+    """Fail the running jobs whose worker process died: on this host, its pid is gone; on another
+    host (or a container that was replaced), it is past its timeout plus a grace period, by which time
+    its own alarm has stopped it. Called at every start and by the dispatcher."""
     reaped = []
     with session_scope(settings.app_db_url) as session:
         rows = session.execute(
-            select(Job.id, Job.pid, Job.hostname, Job.started_at).where(Job.status == "running")
+            select(Job.id, Job.pid, Job.hostname, Job.started_at, Job.timeout_seconds).where(Job.status == "running")
         ).all()
     now = datetime.now(UTC)
-    for job_id, pid, hostname, started_at in rows:
+    for job_id, pid, hostname, started_at, timeout in rows:
+        since = started_at.replace(tzinfo=UTC) if started_at and started_at.tzinfo is None else started_at
+        age = (now - since).total_seconds() if since is not None else float("inf")
         if hostname != HOSTNAME:
-            continue  # another machine's worker: its own host's dispatcher judges it
-        if pid is None:
-            # Claimed but never spawned (the claimer died in between): give the claimer a minute.
-            since = started_at.replace(tzinfo=UTC) if started_at and started_at.tzinfo is None else started_at
-            if since is not None and (now - since).total_seconds() < 60:
+            if age < timeout + FOREIGN_GRACE_SECONDS:
+                continue
+        elif pid is None:
+            if age < 60:  # claimed but not spawned yet: give the claimer a minute
                 continue
         elif process_alive(pid):
             continue
         if finish_job(settings, job_id, "failed", error=f"worker process {pid} on {hostname} died before finishing"):
             reaped.append(job_id)
             log.warning("reaped dead job", job_id=job_id, deployment_status="failed")
+    if reaped:
+        from mlops.pipeline.locks import reap_dead_runs
+
+        reap_dead_runs(settings)  # their model runs and agent locks
     return reaped

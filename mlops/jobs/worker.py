@@ -54,6 +54,7 @@ def settings_from_env() -> Settings:
 def _interrupt(status: str, message: str) -> Any:
     def handler(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interruption is enough
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.alarm(0)
         raise JobInterrupted(status, message)
 
@@ -131,13 +132,18 @@ def run_job(settings: Settings, job_id: int) -> int:
         return 0
     timeout = f"timed out after {job.timeout_seconds:g} s"
     signal.signal(signal.SIGTERM, _interrupt("cancelled", "cancelled on request"))
+    signal.signal(signal.SIGINT, _interrupt("cancelled", "stopped because the API server shut down; submit it again"))
     signal.signal(signal.SIGALRM, _interrupt("failed", timeout))
     signal.alarm(max(1, math.ceil(job.timeout_seconds)))
     log.info("job started", job_id=job_id, agent_type=job.agent_type, kind=job.kind)
     try:
         status, result = _run(settings, job)
         error = result.get("reason") if status in ("failed", "rejected") else None
-        if job.kind == "retrain" and status == "failed" and "cancelled on request" in (error or ""):
+        if (
+            job.kind == "retrain"
+            and status == "failed"
+            and ("cancelled on request" in (error or "") or "server shut down" in (error or ""))
+        ):
             status = "cancelled"
         elif job.kind == "retrain" and status == "failed" and timeout in (error or ""):
             error = timeout

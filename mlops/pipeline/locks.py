@@ -93,7 +93,8 @@ def reap_dead_runs(settings: Settings) -> list[int]:
     stale = timedelta(seconds=settings.lock_stale_seconds)
     reaped: list[tuple[int, str | None]] = []
     # Conditional writes: another reaper, or the run itself, may act between our read and our write.
-    active = ("running", "queued")
+    # Queued runs belong to API jobs: the jobs reaper ends them with their job.
+    active = ("running",)
     with session_scope(settings.app_db_url) as session:
         candidates = session.execute(
             select(

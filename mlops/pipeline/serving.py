@@ -176,6 +176,9 @@ def predict(
     frame = _feature_frame(features) if features is not None else _latest_features(settings, str(symbol), n_bars)
     model = registry.load_version(settings, agent, served.version)
     p = np.asarray(model.predict(frame[list(FEATURE_NAMES)]), dtype=float).reshape(-1)
+    if not np.all(np.isfinite(p)):
+        bad = [int(i) for i in np.flatnonzero(~np.isfinite(p))[:10]]
+        raise InvalidRequestError(f"row(s) {bad} give no finite probability: feature values far outside any seen")
     positions = spec.positions(p, served.hyperparameters)
     stamps: list[datetime | None] = (
         [ts.to_pydatetime() for ts in pd.DatetimeIndex(frame.index)] if symbol is not None else [None] * len(p)
