@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 5000
     mlflow_ui_port: int = 5001
+    api_access_log: bool = Field(
+        default=False,
+        description="uvicorn's plain-text line per request (off: ~1-2 ms of CPU per request; the audit log keeps "
+        "every mutating call, the JSON logs every job and alias move)",
+    )
     job_max_concurrent: int = Field(default=2, description="Background jobs (retrain/sweep/drift) running at once")
     job_timeout_seconds: float = Field(default=3600.0, description="A background job running longer is killed")
     api_max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Largest request body the API accepts")

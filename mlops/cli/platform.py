@@ -109,7 +109,12 @@ def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -
     from app import create_app
 
     uvicorn.run(
-        create_app(settings, dispatch=dispatch), host=host, port=port, log_level="info", timeout_graceful_shutdown=10
+        create_app(settings, dispatch=dispatch),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=settings.api_access_log,
+        timeout_graceful_shutdown=10,
     )
 
 
