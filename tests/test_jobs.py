@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlops.data.generate import generate_market
 from mlops.db import session_scope
-from mlops.db.models import Job, ModelRun
+from mlops.db.models import AgentLock, Job, ModelRun
 from mlops.jobs import cancel_job, get_job, reap_dead_jobs, submit_retrain
 from mlops.jobs.service import finish_job
 from mlops.stores import init_stores
@@ -24,6 +24,12 @@ def test_a_job_of_a_vanished_host_is_failed_after_its_timeout_and_frees_its_agen
         assert row is not None
         row.status, row.hostname, row.pid = "running", "replaced-container", 4242
         row.started_at = datetime.now(UTC) - timedelta(seconds=30)
+        run = session.get(ModelRun, job.model_run_id)
+        assert run is not None
+        run.status, run.hostname, run.pid = "running", "replaced-container", 4242  # it had started its retrain
+        session.add(
+            AgentLock(agent_type="market_insight", model_run_id=run.id, pid=4242, hostname="replaced-container")
+        )
     assert reap_dead_jobs(settings) == []  # within its timeout: another host's worker may still run
     with session_scope(settings.app_db_url) as session:
         row = session.get(Job, job.id)
@@ -35,6 +41,7 @@ def test_a_job_of_a_vanished_host_is_failed_after_its_timeout_and_frees_its_agen
     with session_scope(settings.app_db_url) as session:
         run = session.get(ModelRun, job.model_run_id)
         assert run is not None and run.status == "failed"
+        assert session.get(AgentLock, "market_insight") is None
     assert submit_retrain(settings, agent="market_insight", requested_by="t").status == "queued"  # 409 key freed
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlops.agents.specs import get_spec
@@ -299,13 +299,15 @@ def reap_dead_jobs(settings: Settings) -> list[int]:
     """Fail the running jobs whose worker process died: on this host, its pid is gone; on another
     host (or a container that was replaced), it is past its timeout plus a grace period, by which time
     its own alarm has stopped it. Called at every start and by the dispatcher."""
-    reaped = []
     with session_scope(settings.app_db_url) as session:
         rows = session.execute(
-            select(Job.id, Job.pid, Job.hostname, Job.started_at, Job.timeout_seconds).where(Job.status == "running")
+            select(Job.id, Job.pid, Job.hostname, Job.started_at, Job.timeout_seconds, Job.model_run_id).where(
+                Job.status == "running"
+            )
         ).all()
     now = datetime.now(UTC)
-    for job_id, pid, hostname, started_at, timeout in rows:
+    dead: list[tuple[int, int | None, str | None, int | None]] = []
+    for job_id, pid, hostname, started_at, timeout, run_id in rows:
         since = started_at.replace(tzinfo=UTC) if started_at and started_at.tzinfo is None else started_at
         age = (now - since).total_seconds() if since is not None else float("inf")
         if hostname != HOSTNAME:
@@ -316,11 +318,25 @@ def reap_dead_jobs(settings: Settings) -> list[int]:
                 continue
         elif process_alive(pid):
             continue
+        dead.append((job_id, pid, hostname, run_id))
+    if dead:
+        from mlops.pipeline.locks import reap_dead_runs
+
+        # First their model runs and agent locks, then the jobs: whoever sees a job failed may retry at once.
+        reap_dead_runs(settings)  # this host's runs (and their MLflow runs)
+        with session_scope(settings.app_db_url) as session:  # and those of a host that is gone
+            for _, pid, hostname, run_id in dead:
+                if run_id is None:
+                    continue
+                session.execute(
+                    update(ModelRun)
+                    .where(ModelRun.id == run_id, ModelRun.status.in_(ACTIVE))
+                    .values(status="failed", error=f"its job's worker {pid} on {hostname} died", finished_at=now)
+                )
+                session.execute(delete(AgentLock).where(AgentLock.model_run_id == run_id))
+    reaped = []
+    for job_id, pid, hostname, _ in dead:
         if finish_job(settings, job_id, "failed", error=f"worker process {pid} on {hostname} died before finishing"):
             reaped.append(job_id)
             log.warning("reaped dead job", job_id=job_id, deployment_status="failed")
-    if reaped:
-        from mlops.pipeline.locks import reap_dead_runs
-
-        reap_dead_runs(settings)  # their model runs and agent locks
     return reaped
