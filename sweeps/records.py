@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from mlops.db import session_scope
 from mlops.db.models import HyperparameterSweep, SweepResult
@@ -146,6 +146,17 @@ def record_trial(settings: Settings, trial: TrialRecord) -> None:
                 child_run_id=trial.child_run_id,
                 error=trial.error,
                 duration_seconds=trial.duration_seconds,
+            )
+        )
+        session.flush()
+        # Live progress for readers of the sweep row (the API, the dashboard); finalize writes the final counts.
+        done = select(func.count()).where(SweepResult.sweep_id == trial.sweep_id)
+        session.execute(
+            update(HyperparameterSweep)
+            .where(HyperparameterSweep.id == trial.sweep_id, HyperparameterSweep.status == "running")
+            .values(
+                n_complete=done.where(SweepResult.status == "complete").scalar_subquery(),
+                n_failed=done.where(SweepResult.status != "complete").scalar_subquery(),
             )
         )
 

@@ -154,6 +154,9 @@ def test_a_running_sweep_is_cancelled_and_stays_resumable(server: Server) -> Non
     while not server.client.get("/api/mlops/sweep-results", params={"sweep_id": sweep_id}).json()[0]["trials"]:
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.2)
+    live = server.client.get("/api/mlops/sweep-results", params={"sweep_id": sweep_id}).json()[0]
+    assert live["sweep"]["status"] == "running"
+    assert live["sweep"]["n_complete"] + live["sweep"]["n_failed"] >= 1  # counted per trial, not only at the end
     cancelled = server.client.post(f"/api/mlops/jobs/{job_id}/cancel")
     assert cancelled.status_code == 200
     job = server.wait_for(job_id, lambda j: j["status"] in TERMINAL, timeout=60)
