@@ -25,7 +25,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import httpx
 
 # Run as a script, this folder is sys.path[0], and bench/drift.py would shadow the `drift` package.
 sys.path[:] = [p for p in sys.path if p not in ("", str(Path(__file__).resolve().parent))]
+
+from mlops.cli.platform import stop_process_group as stop  # noqa: E402  (after the path fix)
 
 EXPERIMENT = "market_insight"
 PAGE = 50
@@ -199,19 +200,6 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    except ProcessLookupError:
-        pass
 
 
 # ------------------------------------------------------------------------------------------------- the load

@@ -137,7 +137,7 @@ def authenticate(settings: Settings, key: str | None) -> Principal:
         now = datetime.now(UTC)
         last = row.last_used_at
         # Record use at most once a minute: a write per request would serialise readers on SQLite.
-        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=UTC))).total_seconds() > 60:
+        if last is None or (now - last).total_seconds() > 60:
             session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     who = Principal(row.name, row.role)
     _verified[(settings.app_db_url, digest)] = (time.monotonic(), who)

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         return str(self.home / "optuna.journal")
 
     @property
+    def model_key_value(self) -> str | None:
+        """SKIPPY_MODEL_KEY in clear, or None (the field is a SecretStr so it never prints)."""
+        return self.model_key.get_secret_value() if self.model_key else None
+
+    @property
     def artifact_root(self) -> Path:
         return self.home / "mlartifacts"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlops.db import upgrade_database
 from mlops.errors import ConfigurationError
@@ -23,14 +25,15 @@ def check_security(settings: Settings) -> None:
     """Production refuses to run without a model key; a key that is set must be a valid one."""
     from tracking.crypto import check_key
 
-    if settings.model_key is None:
+    key = settings.model_key_value
+    if key is None:
         if settings.env == "production":
             raise ConfigurationError(
                 "SKIPPY_ENV=production refuses to start without SKIPPY_MODEL_KEY (model weights must be encrypted "
                 "at rest); `skippy auth model-key` prints a new key"
             )
         return
-    check_key(settings.model_key.get_secret_value())
+    check_key(key)
 
 
 def init_stores(settings: Settings) -> StoresStatus:
@@ -40,3 +43,40 @@ def init_stores(settings: Settings) -> StoresStatus:
     reaped = reap_dead_runs(settings)
     reap_dead_jobs(settings)
     return StoresStatus(settings.app_db_url, revision, settings.tracking_uri, reaped)
+
+
+def _sql(url: str) -> None:
+    from sqlalchemy import text
+
+    from mlops.db.session import create_db_engine
+
+    with create_db_engine(url).connect() as conn:
+        conn.execute(text("select 1"))
+
+
+def _tracking_reachable(settings: Settings) -> None:
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        import httpx
+
+        httpx.get(uri.rstrip("/") + "/health", timeout=2.0).raise_for_status()
+    else:
+        _sql(uri)
+
+
+def _optuna_reachable(settings: Settings) -> None:
+    from sweeps.storage import is_journal
+
+    storage = settings.optuna_storage
+    if not is_journal(storage):
+        _sql(storage)
+    elif not Path(storage).parent.is_dir():
+        raise RuntimeError(f"journal folder {Path(storage).parent} does not exist")
+
+
+# Each raises when its store cannot be reached (GET /api/health times them).
+STORE_CHECKS: dict[str, Callable[[Settings], None]] = {
+    "app_db": lambda settings: _sql(settings.app_db_url),
+    "mlflow_store": _tracking_reachable,
+    "optuna_storage": _optuna_reachable,
+}

@@ -105,6 +105,6 @@ def load_version(settings: Settings, name: str, version: int) -> Any:
     key = (settings.tracking_uri, name, version)
     if key not in _loaded:
         get_client(settings)  # points MLflow's default client at our store
-        config = {"model_key": settings.model_key.get_secret_value()} if settings.model_key else None
+        config = {"model_key": settings.model_key_value} if settings.model_key else None
         _loaded[key] = mlflow.pyfunc.load_model(f"models:/{name}/{version}", model_config=config)
     return _loaded[key]

@@ -148,10 +148,11 @@ def log_pyfunc_model(
 def _model_key_in_env(settings: Settings) -> Iterator[None]:
     """MLflow validates the input example by loading the model it just saved, in this process: an
     encrypted model needs the key for that, and the loader reads it from the environment."""
-    if settings.model_key is None or "SKIPPY_MODEL_KEY" in os.environ:
+    key = settings.model_key_value
+    if key is None or "SKIPPY_MODEL_KEY" in os.environ:
         yield
         return
-    os.environ["SKIPPY_MODEL_KEY"] = settings.model_key.get_secret_value()
+    os.environ["SKIPPY_MODEL_KEY"] = key
     try:
         yield
     finally:

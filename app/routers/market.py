@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from app.deps import Operator, SettingsDep, Viewer
 from app.errors import documented
 from app.schemas import BarsRequest
-from mlops.data.store import ImportResult, SymbolStatus, bars_status, upsert_bars
+from mlops.data.store import ImportResult, SymbolStatus, bars_status, import_bars_rows
 
 router = APIRouter(prefix="/api/mlops", tags=["market data"], responses=documented(401, 403, 422))
 
@@ -19,13 +19,7 @@ router = APIRouter(prefix="/api/mlops", tags=["market data"], responses=document
     summary="Store OHLCV bars of a symbol (all-or-nothing; every bad row is named)",
 )
 def ingest(settings: SettingsDep, _: Operator, body: BarsRequest) -> ImportResult:
-    import pandas as pd
-
-    from mlops.data.validation import normalise_bars
-
-    raw = pd.DataFrame([b.model_dump() for b in body.bars])
-    bars = normalise_bars(raw, f"bars of {body.symbol}", csv_rows=False)
-    return upsert_bars(settings.app_db_url, body.symbol, bars, source="api")
+    return import_bars_rows(settings.app_db_url, body.symbol, [b.model_dump() for b in body.bars], source="api")
 
 
 @router.get("/market-bars", response_model=list[SymbolStatus], summary="Symbols with bars: count and time range")

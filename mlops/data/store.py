@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -95,6 +95,16 @@ def upsert_bars(db_url: str, symbol: str, bars: pd.DataFrame, source: str) -> Im
                 ) from None
             inserted = len(new_rows)
     return ImportResult(symbol, inserted, updated, unchanged, min(wanted), max(wanted))
+
+
+def import_bars_rows(db_url: str, symbol: str, rows: list[dict[str, Any]], source: str) -> ImportResult:
+    """Validate bars given as records (timestamp, open, high, low, close, volume) and store them."""
+    import pandas as pd
+
+    from mlops.data.validation import normalise_bars
+
+    bars = normalise_bars(pd.DataFrame(rows), f"bars of {symbol}", csv_rows=False)
+    return upsert_bars(db_url, symbol, bars, source=source)
 
 
 def import_bars_file(db_url: str, path: Path, symbol: str) -> ImportResult:

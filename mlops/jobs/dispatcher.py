@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from mlops.db import session_scope
 from mlops.db.models import Job
-from mlops.jobs.service import count_running, finish_job, reap_dead_jobs
+from mlops.jobs.service import count_running, finish_job, reap_dead_jobs, stop_sweep_of
 from mlops.jobs.worker import settings_env
 from mlops.logs import get_logger
 from mlops.pipeline.locks import HOSTNAME, process_alive
@@ -120,12 +120,20 @@ class Dispatcher:
             with session_scope(self.settings.app_db_url) as session:
                 cancelled = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
             if code != 0:
-                _finalize_sweep(self.settings, job_id)
+                self._stop_sweep(job_id)
             if cancelled and code == -signal.SIGTERM:
                 # Stopped before it had installed its handlers (still importing): nothing of its work began.
                 finish_job(self.settings, job_id, "cancelled", error="cancelled on request before the work started")
             elif finish_job(self.settings, job_id, "failed", error=f"worker process exited with code {code}"):
                 log.warning("job worker died", job_id=job_id, exit_code=code)
+
+    def _stop_sweep(self, job_id: int) -> None:
+        with session_scope(self.settings.app_db_url) as session:
+            sweep_id = session.scalar(select(Job.sweep_id).where(Job.id == job_id))
+        try:
+            stop_sweep_of(self.settings, sweep_id, "its job's worker died")
+        except Exception:
+            log.exception("could not stop the sweep of a dead job", job_id=job_id, sweep_id=sweep_id)
 
     def _enforce_deadlines(self) -> None:
         """The worker times itself out (SIGALRM); this is the backstop for one that does not react."""
@@ -153,17 +161,3 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-
-
-def _finalize_sweep(settings: Settings, job_id: int) -> None:
-    """A sweep whose worker died without closing it: stop it (resumable), end its MLflow parent run."""
-    with session_scope(settings.app_db_url) as session:
-        sweep_id = session.scalar(select(Job.sweep_id).where(Job.id == job_id))
-    if sweep_id is None:
-        return
-    from sweeps.runner import finalize
-
-    try:
-        finalize(settings, sweep_id, stop_reason="its job's worker died; `skippy ai sweep-worker` resumes it")
-    except Exception:
-        log.exception("could not stop the sweep of a dead job", job_id=job_id, sweep_id=sweep_id)

@@ -278,7 +278,7 @@ def cancel_job(settings: Settings, job_id: int, *, actor: str) -> JobRecord:
     if job.status == "queued" and finish_job(
         settings, job_id, "cancelled", error=f"cancelled by {actor} before it started", only_from=("queued",)
     ):
-        _stop_queued_sweep(settings, job)
+        stop_sweep_of(settings, job.sweep_id, "cancelled before it started")
         return get_job(settings, job_id)
     with session_scope(settings.app_db_url) as session:
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
@@ -288,11 +288,13 @@ def cancel_job(settings: Settings, job_id: int, *, actor: str) -> JobRecord:
     return job
 
 
-def _stop_queued_sweep(settings: Settings, job: JobRecord) -> None:
-    if job.sweep_id is not None:
-        from sweeps.runner import finalize
+def stop_sweep_of(settings: Settings, sweep_id: int | None, reason: str) -> None:
+    """Close the sweep of a job that ended without closing it: `stopped`, resumable, parent run ended."""
+    if sweep_id is None:
+        return
+    from sweeps.runner import finalize
 
-        finalize(settings, job.sweep_id, stop_reason="cancelled before it started; `skippy ai sweep-worker` resumes it")
+    finalize(settings, sweep_id, stop_reason=f"{reason}; `skippy ai sweep-worker` resumes it")
 
 
 def reap_dead_jobs(settings: Settings) -> list[int]:
@@ -308,8 +310,7 @@ def reap_dead_jobs(settings: Settings) -> list[int]:
     now = datetime.now(UTC)
     dead: list[tuple[int, int | None, str | None, int | None]] = []
     for job_id, pid, hostname, started_at, timeout, run_id in rows:
-        since = started_at.replace(tzinfo=UTC) if started_at and started_at.tzinfo is None else started_at
-        age = (now - since).total_seconds() if since is not None else float("inf")
+        age = (now - started_at).total_seconds() if started_at is not None else float("inf")
         if hostname != HOSTNAME:
             if age < timeout + FOREIGN_GRACE_SECONDS:
                 continue

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from mlops.db import session_scope
 from mlops.db.models import Job
 from mlops.errors import SkippyError
-from mlops.jobs.service import JobRecord, finish_job, get_job
+from mlops.jobs.service import JobRecord, finish_job, get_job, stop_sweep_of
 from mlops.logs import get_logger
 from mlops.pipeline.locks import HOSTNAME
 from mlops.settings import Settings
@@ -40,7 +40,7 @@ class JobInterrupted(SkippyError):
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings of the submitting process, for its workers (tests and `serve` build them in code)."""
     payload = settings.model_dump(mode="json", by_alias=False)
-    payload["model_key"] = settings.model_key.get_secret_value() if settings.model_key else None
+    payload["model_key"] = settings.model_key_value
     return {SETTINGS_ENV: json.dumps(payload)}
 
 
@@ -110,14 +110,6 @@ def _run(settings: Settings, job: JobRecord) -> tuple[str, dict[str, Any]]:
     raise SkippyError(f"unknown job kind {job.kind!r}")
 
 
-def _interrupted_cleanup(settings: Settings, job: JobRecord, reason: str) -> None:
-    """What a retrain does not do by itself when interrupted outside its try block."""
-    if job.kind == "sweep" and job.sweep_id is not None:
-        from sweeps.runner import finalize
-
-        finalize(settings, job.sweep_id, stop_reason=f"{reason}; `skippy ai sweep-worker` resumes it")
-
-
 def run_job(settings: Settings, job_id: int) -> int:
     """Run job `job_id` in this process; returns the exit code."""
     job = get_job(settings, job_id)
@@ -151,7 +143,7 @@ def run_job(settings: Settings, job_id: int) -> int:
         return 0
     except JobInterrupted as exc:
         signal.alarm(0)
-        _interrupted_cleanup(settings, job, str(exc))
+        stop_sweep_of(settings, job.sweep_id, str(exc))
         finish_job(settings, job_id, exc.status, error=str(exc))
         return 1
     except SkippyError as exc:

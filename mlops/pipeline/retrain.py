@@ -217,7 +217,7 @@ def _log_and_register(
                 trained.standardiser.mean,
                 trained.standardiser.std,
                 meta,
-                key=settings.model_key.get_secret_value() if settings.model_key else None,
+                key=settings.model_key_value,
             )
             example = data.features.iloc[data.splits.test[:5]].reset_index(drop=True)
         with timer.phase("mlflow_logging"):
