@@ -89,6 +89,8 @@ class ModelRun(Base):
     deployment_status: Mapped[str | None] = mapped_column(String(16))
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The promotion gate's verdict: comparison made, paired test, naive baselines, rule in words.
+    validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None]
     hostname: Mapped[str | None] = mapped_column(String(255))
@@ -211,6 +213,8 @@ class HyperparameterSweep(Base):
     best_trial_number: Mapped[int | None]
     best_value: Mapped[float | None]
     best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Selection bias of the winner: Deflated Sharpe Ratio for the number of trials, and its inputs.
+    selection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     requested_by: Mapped[str] = mapped_column(String(128), default="cli")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
