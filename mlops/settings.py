@@ -59,16 +59,50 @@ class Settings(BaseSettings):
     early_stopping_patience: int = 10
     min_training_samples: int = 100
     min_class_share: float = 0.03
-    transaction_cost_bps: float = 1.0
     divergence_factor: float = 10.0
+    execution_fill: Literal["open", "close"] = Field(
+        default="open",
+        description="open: a position decided on bar t's close is entered at the open of t+1 and held to the "
+        "open of t+2 (no trading at the price the features read); close: close t → close t+1 (optimistic)",
+    )
+    transaction_cost_bps: float = Field(
+        default=2.0,
+        ge=0,
+        description="Cost per unit of turnover in basis points: half-spread plus fees of a liquid large-cap "
+        "equity or major FX pair is about 0.5-2 bp a side, so 2 bp is a cautious default",
+    )
+    transaction_costs_bps: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-symbol cost overrides in bp, env JSON: SKIPPY_TRANSACTION_COSTS_BPS='{\"EURUSD\": 0.5}'",
+    )
+    risk_free_rate: float = Field(
+        default=0.0, ge=-0.05, le=0.5, description="Annual risk-free rate subtracted per period in every Sharpe ratio"
+    )
+    missing_bars_warning_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of the series' own calendar slots without a bar above which data quality warns",
+    )
 
-    # Validation before deployment
-    sharpe_tolerance: float = Field(default=0.1, description="Candidate Sharpe may trail champion's by this")
-    accuracy_tolerance: float = Field(default=0.01, description="Candidate accuracy may trail by this")
-    min_accuracy: float = 0.5
-    min_sharpe: float = 0.0
+    # Validation before deployment: the promotion gate (mlops/pipeline/validation.py)
+    gate_alpha: float = Field(
+        default=0.05, gt=0, le=1, description="A candidate replaces the champion when its paired test's p < this"
+    )
+    gate_require_edge: bool = Field(
+        default=True,
+        description="false: a candidate need not beat its naive baselines (still measured and recorded) — for demos "
+        "and tests on small synthetic markets, never for money",
+    )
+    gate_bootstrap_replications: int = Field(default=2000, ge=100, le=100_000, description="Bootstrap draws")
+    gate_confidence: float = Field(default=0.90, gt=0, lt=1, description="Two-sided CI of the gate's differences")
     promotion_mode: Literal["immediate", "staged"] = "immediate"
-    paper_trading_bars: int = 20
+    staged_min_effect: float = Field(
+        default=1.0, gt=0, description="Annualised Sharpe difference paper trading must be able to see (power 0.5)"
+    )
+    staged_max_paper_bars: int = Field(
+        default=750, ge=10, description="Paper bars after which an unproven challenger is retired"
+    )
 
     # Sweeps
     sweep_max_points: int = Field(default=1000, description="Largest grid a sweep may run")
@@ -86,11 +120,27 @@ class Settings(BaseSettings):
     drift_wasserstein_critical: float = 0.15
     drift_sharpe_warning: float = 0.02
     drift_sharpe_critical: float = 0.05
-    drift_significance: float = 0.05
-    drift_noise_floor: bool = Field(
-        default=True,
-        description="Judge each feature's KL by its excess over the KL the same window length reaches inside "
-        "the training window (its no-drift noise floor); false: the raw KL against the thresholds",
+    drift_significance: float = Field(
+        default=0.05, description="Performance drift is critical when the Sharpe test's one-sided p is below this"
+    )
+    drift_sharpe_warning_p: float = Field(default=0.2, description="... and warning below this (floor 2 %)")
+    drift_feature_critical_p: float = Field(
+        default=0.005, description="A feature is critical when its BH-adjusted p is below this and KL >= critical"
+    )
+    drift_feature_warning_p: float = Field(default=0.05, description="... and warning below this (KL >= warning)")
+    drift_prediction_critical_p: float = Field(
+        default=0.005, description="Prediction drift is critical when its bootstrap p is below this (and W1/sd > 0.15)"
+    )
+    drift_prediction_warning_p: float = Field(default=0.05, description="... and warning below this (W1/sd > 0.1)")
+    drift_null_draws: int = Field(
+        default=10_000, ge=0, description="Bootstrap draws of each feature's KL null at training (0: no test)"
+    )
+    drift_null_prediction_draws: int = Field(default=2_000, ge=0, description="Draws of the prediction null")
+    drift_null_windows: tuple[int, ...] = Field(
+        default=(60, 250, 500), description="Window lengths a null is stored for (with drift_window_bars)"
+    )
+    drift_null_block_share: float = Field(
+        default=1.0, gt=0, description="Mean bootstrap block length as a share of the window (>= Politis-White)"
     )
     drift_report: bool = Field(default=True, description="Write an Evidently report with each check")
     drift_report_rows: int = Field(default=5000, description="Row sample of the Evidently report")
@@ -128,6 +178,20 @@ class Settings(BaseSettings):
     def _absolute_home(self) -> Settings:
         self.home = self.home.expanduser().resolve()
         return self
+
+    @field_validator("transaction_costs_bps")
+    @classmethod
+    def _non_negative_costs(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"transaction costs must be >= 0 bp, got {bad}")
+        return value
+
+    def cost_bps_for(self, symbol: str | None) -> float:
+        """The transaction cost of `symbol` in bp per unit of turnover: its override, else the default."""
+        if symbol is None:
+            return self.transaction_cost_bps
+        return float(self.transaction_costs_bps.get(symbol, self.transaction_cost_bps))
 
     @property
     def app_db_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlops.agents.labels import tail_labels
 from mlops.errors import InvalidRequestError, UnknownAgentError
 from mlops.settings import AGENTS
 
@@ -51,26 +52,45 @@ class AgentSpec:
         known = {k: float(v) if any(c in v for c in ".eE") else int(v) for k, v in params.items() if k in HP_FIELDS}
         return self.hyperparameters(known)
 
-    def labels(self, forward: np.ndarray, train: np.ndarray, hp: Hyperparameters) -> tuple[np.ndarray, float]:
-        """Binary labels for every row and the threshold used on the forward return."""
+    def labels(self, forward: np.ndarray, sigma: np.ndarray, hp: Hyperparameters) -> tuple[np.ndarray, float]:
+        """Binary labels for every row, from the forward return each position would earn and the
+        per-bar volatility known at that row, and the label's cut: 0 for market_insight (up or not),
+        k = −Φ⁻¹(τ) for risk_assessor (a tail is a loss below −k·σ̂ₜ·√horizon, see `labels.py`)."""
         if self.name == "market_insight":
             return (forward > 0).astype(float), 0.0
-        # risk_assessor: the worst `risk_threshold` tail of the *training* window's forward returns.
-        cut = float(np.quantile(forward[train], hp.risk_threshold))
-        return (forward <= cut).astype(float), cut
+        return tail_labels(forward, sigma, self.horizon, hp.risk_threshold)
 
-    def decision_threshold(self, hp: Hyperparameters) -> float:
-        """Probability above which the classifier says 'positive' (for accuracy/precision/recall)."""
+    def base_rate(self, hp: Hyperparameters, observed: float | None) -> float:
+        """The positive-label rate the agent's rules use: the training window's observed rate when
+        known (it travels with the model as the `base_rate` run param), else the target τ."""
+        if observed is not None and 0 < observed < 1:
+            return float(observed)
         return 0.5 if self.name == "market_insight" else hp.risk_threshold
 
-    def positions(self, p: np.ndarray, hp: Hyperparameters) -> np.ndarray:
-        """Market exposure implied by probabilities `p`, in [-1, 1]."""
+    def decision_threshold(self, hp: Hyperparameters, base_rate: float | None = None) -> float:
+        """Probability above which the classifier says 'positive' (for accuracy/precision/recall):
+        0.5 for market_insight's up/down, the training tail rate for risk_assessor (a tail is predicted
+        when it is likelier than usual)."""
+        return 0.5 if self.name == "market_insight" else self.base_rate(hp, base_rate)
+
+    def positions(self, p: np.ndarray, hp: Hyperparameters, base_rate: float | None = None) -> np.ndarray:
+        """Market exposure implied by probabilities `p`, in [-1, 1]. `base_rate` is the training
+        window's tail rate (risk_assessor; τ when not given)."""
         if self.name == "market_insight":
             return np.where(p > 0.5 + hp.risk_threshold, 1.0, np.where(p < 0.5 - hp.risk_threshold, -1.0, 0.0))
-        # risk_assessor: fully long while the tail probability is at or below its base rate τ,
-        # cut linearly to flat as it rises to 2τ.
-        tau = hp.risk_threshold
-        return np.asarray(np.clip(1.0 - (p - tau) / tau, 0.0, 1.0))
+        # risk_assessor: fully long while the tail probability is at or below the training tail rate b,
+        # cut linearly to flat as it rises to 2b.
+        b = self.base_rate(hp, base_rate)
+        return np.asarray(np.clip(1.0 - (p - b) / b, 0.0, 1.0))
+
+    @staticmethod
+    def base_rate_from_params(params: dict[str, str]) -> float | None:
+        """The training base rate a model version was logged with (MLflow param `base_rate`), if any."""
+        try:
+            value = float(params["base_rate"])
+        except (KeyError, ValueError):
+            return None
+        return value if 0 < value < 1 else None
 
 
 SPECS: dict[str, AgentSpec] = {

@@ -10,15 +10,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.agents.metrics import classification_metrics, equity_curve, periods_per_year, trading_metrics
+from mlops.agents.labels import realised_volatility
+from mlops.agents.metrics import (
+    classification_metrics,
+    direction_metrics,
+    equity_curve,
+    net_returns,
+    periods_per_year,
+    probability_metrics,
+    return_moments,
+    trading_metrics,
+)
 from mlops.agents.network import TrainingResult, forward, log_loss, train_network
 from mlops.agents.specs import AgentSpec, Hyperparameters
+from mlops.data.bar_quality import bar_checks
 from mlops.data.features import (
     FEATURE_NAMES,
+    Fill,
     Splits,
+    check_fill,
     chronological_splits,
     compute_features,
     forward_returns,
+    label_purge,
     next_bar_returns,
 )
 from mlops.settings import Settings
@@ -30,13 +44,16 @@ class Dataset:
 
     features: pd.DataFrame  # raw (unstandardised) features, FEATURE_NAMES columns
     y: np.ndarray
-    next_returns: np.ndarray
+    next_returns: np.ndarray  # what a position decided at each row earns under `fill`
     splits: Splits
-    label_cut: float
+    label_cut: float  # market_insight: 0; risk_assessor: k = −Φ⁻¹(τ) (tail: return < −k·σ̂ₜ·√horizon)
     periods_per_year: float
     n_bars: int
     n_non_finite: int
     n_duplicate_ts: int
+    base_rate: float | None = None  # positive-label share of the training split (the risk exposure rule uses it)
+    fill: Fill = "open"
+    bar_checks: dict[str, Any] = field(default_factory=dict)  # calendar, volume and open/close artefacts
 
     def window(self, part: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         idx = getattr(self.splits, part)
@@ -46,20 +63,29 @@ class Dataset:
 
 
 def build_dataset(
-    bars: pd.DataFrame, spec: AgentSpec, hp: Hyperparameters, features: pd.DataFrame | None = None
+    bars: pd.DataFrame,
+    spec: AgentSpec,
+    hp: Hyperparameters,
+    features: pd.DataFrame | None = None,
+    *,
+    fill: Fill = "open",
 ) -> Dataset:
     """Features (pass them in when building several datasets from the same bars: they do not depend on
-    hyperparameters), labels, returns and splits."""
+    hyperparameters), labels, returns and splits. Labels and returns start at the `fill` (settings
+    `execution_fill`), and the purge between splits grows by one bar when fills are at the next open."""
+    fill = check_fill(fill)
     features = compute_features(bars) if features is None else features
-    forward = forward_returns(bars, spec.horizon).reindex(features.index).to_numpy()
-    nxt = next_bar_returns(bars).reindex(features.index).to_numpy()
-    labelled = np.isfinite(forward)  # the last `horizon` bars have no label yet
+    forward = forward_returns(bars, spec.horizon, fill).reindex(features.index).to_numpy()
+    sigma = realised_volatility(bars["close"]).reindex(features.index).to_numpy()
+    nxt = next_bar_returns(bars, fill).reindex(features.index).to_numpy()
+    labelled = np.isfinite(forward)  # the last bars have no label yet
     values = features.to_numpy()
     non_finite = int((~np.isfinite(values[labelled])).any(axis=1).sum())
     features = features[labelled]
     forward = forward[labelled]
-    splits = chronological_splits(len(features), purge=spec.horizon)
-    y, cut = spec.labels(forward, splits.train, hp) if len(splits.train) else (np.zeros(len(forward)), 0.0)
+    splits = chronological_splits(len(features), purge=label_purge(spec.horizon, fill))
+    y, cut = spec.labels(forward, sigma[labelled], hp)
+    base_rate = float(np.mean(y[splits.train])) if len(splits.train) else None
     return Dataset(
         features=features,
         y=y,
@@ -70,6 +96,9 @@ def build_dataset(
         n_bars=len(bars),
         n_non_finite=non_finite,
         n_duplicate_ts=int(pd.Index(bars.index).duplicated().sum()),
+        base_rate=base_rate,
+        fill=fill,
+        bar_checks=bar_checks(bars),
     )
 
 
@@ -95,11 +124,30 @@ def score(
     next_returns: np.ndarray,
     ppy: float,
     cost_bps: float,
+    *,
+    base_rate: float | None = None,
+    risk_free_rate: float = 0.0,
 ) -> dict[str, float]:
-    """Every metric of probabilities `p` on one window, and buy-and-hold's on the same window."""
-    metrics = classification_metrics(y, p, spec.decision_threshold(hp))
-    metrics |= trading_metrics(spec.positions(p, hp), next_returns, cost_bps, ppy)
-    metrics |= trading_metrics(np.ones_like(p), next_returns, cost_bps, ppy, prefix="buy_hold_")
+    """Every metric of probabilities `p` on one window, and buy-and-hold's on the same window, as one
+    flat dict for MLflow. `base_rate` is the training split's positive share (`Dataset.base_rate`, or the
+    model's `base_rate` param): risk_assessor's exposure and threshold use it (τ when None), Brier skill
+    is measured against it, and market_insight's majority class is read from it.
+
+    Both agents: accuracy/precision/recall/f1 at `spec.decision_threshold` (see `classification_metrics`),
+    log_loss, auc, brier, brier_skill; Sharpe at the configured cost and at 0/5/10 bp, drawdown, turnover;
+    skew, kurtosis and `n_samples` of the net per-bar returns. market_insight also: the 3-class confusion
+    matrix `cm_*`, coverage, hit_rate, majority_hit_rate."""
+    rate = spec.base_rate(hp, base_rate)
+    positions = spec.positions(p, hp, base_rate)
+    metrics = classification_metrics(y, p, spec.decision_threshold(hp, base_rate))
+    metrics |= probability_metrics(y, p, rate)
+    metrics |= trading_metrics(positions, next_returns, cost_bps, ppy, risk_free_rate=risk_free_rate)
+    metrics |= trading_metrics(
+        np.ones_like(p), next_returns, cost_bps, ppy, prefix="buy_hold_", risk_free_rate=risk_free_rate
+    )
+    if spec.name == "market_insight":
+        metrics |= direction_metrics(positions, y, next_returns, majority_up=rate >= 0.5)
+    metrics |= return_moments(net_returns(positions, next_returns, cost_bps))
     metrics["n_samples"] = float(len(y))
     return metrics
 
@@ -116,6 +164,8 @@ class TrainedAgent:
     test_equity: np.ndarray = field(repr=False)
     test_buy_hold_equity: np.ndarray = field(repr=False)
     label_cut: float = 0.0
+    base_rate: float | None = None  # the training split's positive share: log it as MLflow param `base_rate`
+    fill: Fill = "open"
 
     def predict(self, raw_features: np.ndarray) -> np.ndarray:
         return forward(self.training.params, self.standardiser.apply(raw_features))
@@ -138,13 +188,15 @@ def permutation_importance(
     return sorted(rows, key=lambda r: r[1], reverse=True)
 
 
-def training_options(settings: Settings) -> dict[str, Any]:
-    """The training knobs that come from settings, for `train_agent(..., **training_options(s))`."""
+def training_options(settings: Settings, symbol: str | None = None) -> dict[str, Any]:
+    """The training knobs that come from settings, for `train_agent(..., **training_options(s, symbol))`;
+    the cost is `symbol`'s (settings `transaction_costs_bps`) or the default."""
     return {
         "seed": settings.seed,
         "patience": settings.early_stopping_patience,
-        "cost_bps": settings.transaction_cost_bps,
+        "cost_bps": settings.cost_bps_for(symbol),
         "divergence_factor": settings.divergence_factor,
+        "risk_free_rate": settings.risk_free_rate,
     }
 
 
@@ -157,6 +209,7 @@ def train_agent(
     patience: int,
     cost_bps: float,
     divergence_factor: float = 10.0,
+    risk_free_rate: float = 0.0,
     importance: bool = True,
     time_limit_seconds: float | None = None,
 ) -> TrainedAgent:
@@ -181,17 +234,23 @@ def train_agent(
         time_limit_seconds=time_limit_seconds,
     )
     p = forward(result.params, xs)
-    validation = score(
-        spec,
-        hp,
-        p[s.validation],
-        data.y[s.validation],
-        data.next_returns[s.validation],
-        data.periods_per_year,
-        cost_bps,
-    )
+
+    def score_rows(rows: np.ndarray) -> dict[str, float]:
+        return score(
+            spec,
+            hp,
+            p[rows],
+            data.y[rows],
+            data.next_returns[rows],
+            data.periods_per_year,
+            cost_bps,
+            base_rate=data.base_rate,
+            risk_free_rate=risk_free_rate,
+        )
+
+    validation = score_rows(s.validation)
     validation["val_loss"] = validation["log_loss"]
-    test = score(spec, hp, p[s.test], data.y[s.test], data.next_returns[s.test], data.periods_per_year, cost_bps)
+    test = score_rows(s.test)
     importances = (
         permutation_importance(
             lambda raw: forward(result.params, standardiser.apply(raw)), x[s.test], data.y[s.test], seed
@@ -199,7 +258,7 @@ def train_agent(
         if importance
         else []
     )
-    positions = spec.positions(p[s.test], hp)
+    positions = spec.positions(p[s.test], hp, data.base_rate)
     return TrainedAgent(
         agent=spec.name,
         hyperparameters=hp,
@@ -211,4 +270,6 @@ def train_agent(
         test_equity=equity_curve(positions, data.next_returns[s.test], cost_bps),
         test_buy_hold_equity=equity_curve(np.ones(len(s.test)), data.next_returns[s.test], cost_bps),
         label_cut=data.label_cut,
+        base_rate=data.base_rate,
+        fill=data.fill,
     )

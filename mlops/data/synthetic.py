@@ -1,6 +1,8 @@
-"""A deterministic synthetic market: regime-switching returns with GARCH-style volatility clustering
-and a weak predictable component (AR(1) in standardised shocks), so models have something real,
-but small, to learn. Same seed, same bars."""
+"""A deterministic synthetic market: regime-switching returns with GJR-GARCH volatility clustering (a
+down move raises the next bar's variance more than an up move: the leverage effect of equity markets)
+and a weak predictable component (AR(1) in standardised shocks), so models have something real, but
+small, to learn: market_insight the direction (the AR term), risk_assessor the tails that the 20-bar
+volatility does not yet see (variance jumps after down moves). Same seed, same bars."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ REGIMES: dict[str, Regime] = {
 }
 STAY_PROBABILITY = 0.985
 AR_COEFFICIENT = 0.15
-GARCH_ALPHA, GARCH_BETA = 0.08, 0.90
+# h = ω + (α + γ·1[z < 0])·z² + β·h, with ω = 1 − α − γ/2 − β so that the unconditional variance is 1.
+GARCH_ALPHA, GARCH_LEVERAGE, GARCH_BETA = 0.01, 0.18, 0.88
 
 
 def _timestamps(start: pd.Timestamp, n: int, interval: str) -> pd.DatetimeIndex:
@@ -74,7 +77,8 @@ def generate_bars(
         if regime is None and switch[i] > STAY_PROBABILITY:
             state = int(jump_to[i])
         params = REGIMES[names[state]]
-        h = (1 - GARCH_ALPHA - GARCH_BETA) + GARCH_ALPHA * z_prev**2 + GARCH_BETA * h
+        shock = GARCH_ALPHA + GARCH_LEVERAGE * (z_prev < 0)
+        h = (1 - GARCH_ALPHA - GARCH_LEVERAGE / 2 - GARCH_BETA) + shock * z_prev**2 + GARCH_BETA * h
         sigma = params.daily_vol * np.sqrt(h * bar_days)
         z = AR_COEFFICIENT * z_prev + np.sqrt(1 - AR_COEFFICIENT**2) * shocks[i]
         returns[i] = params.drift * bar_days + sigma * z

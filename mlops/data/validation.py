@@ -12,6 +12,7 @@ from mlops.errors import DataValidationError
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV = (*PRICE_COLUMNS, "volume")
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ts")
+ADJUSTED_CLOSE_NAMES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
 
 
 def read_bars_file(path: Path) -> pd.DataFrame:
@@ -36,10 +37,31 @@ def _row_label(position: int | np.integer, csv_rows: bool) -> str:
     return f"line {position + 2}" if csv_rows else f"row {position}"
 
 
+def _adjust_for_splits_and_dividends(values: dict[str, np.ndarray], adjusted: pd.Series, csv_rows: bool) -> list[str]:
+    """Scale OHLC by adjusted close / close and divide volume by the same factor, in place, so that a
+    split or a dividend is not a crash in the returns (the traded quantity scales inversely); an empty,
+    non-numeric or non-positive adjusted close is a problem naming its row."""
+    problems: list[str] = []
+    numeric = pd.to_numeric(adjusted, errors="coerce").to_numpy(dtype=float)
+    for pos in np.flatnonzero(~np.isfinite(numeric) | (numeric <= 0)):
+        problems.append(f"{_row_label(pos, csv_rows)}: Adj Close must be a number > 0, got {adjusted.iloc[pos]!r}")
+    if problems:
+        return problems
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = numeric / values["close"]
+    if not np.all(np.isfinite(factor) & (factor > 0)):
+        return []  # the close itself is invalid: that problem is already reported
+    for col in PRICE_COLUMNS:
+        values[col] = values[col] * factor
+    values["volume"] = values["volume"] / factor
+    return []
+
+
 def normalise_bars(raw: pd.DataFrame, source: str, csv_rows: bool = True) -> pd.DataFrame:
     """Return a clean frame indexed by UTC timestamp with float OHLCV columns, or raise with every
     problem found: missing columns, bad dates, non-numeric or non-positive prices, high < low,
-    negative volume and duplicate timestamps."""
+    negative volume and duplicate timestamps. With an adjusted close column (`Adj Close`, `adj_close`,
+    `adjclose`), OHLC are ratio-adjusted to it and volume divided by the same factor."""
     frame = raw.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     lower = {c.lower(): c for c in frame.columns}
@@ -93,6 +115,9 @@ def normalise_bars(raw: pd.DataFrame, source: str, csv_rows: bool = True) -> pd.
                 f"{_row_label(pos, csv_rows)}: {col.capitalize()} {values[col][pos]} is outside "
                 f"Low {values['low'][pos]} – High {values['high'][pos]}"
             )
+    adjust_col = next((lower[n] for n in ADJUSTED_CLOSE_NAMES if n in lower), None)
+    if adjust_col is not None:
+        problems += _adjust_for_splits_and_dividends(values, frame[adjust_col].reset_index(drop=True), csv_rows)
     valid_dates = dates.dropna()
     duplicated = valid_dates[valid_dates.duplicated(keep=False)]
     for ts, group in duplicated.groupby(duplicated):

@@ -19,6 +19,28 @@ def _json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, default=str))
 
 
+def confusion_matrix(agent: str, test: dict[str, float]) -> dict[str, Any]:
+    """The test split's confusion matrix: market_insight's traded positions (short/flat/long rows)
+    against the outcome (down/up columns); risk_assessor's tail call at the training tail rate."""
+    if agent == "market_insight":
+        rows = ("short", "flat", "long")
+        return {
+            "split": "test",
+            "rows": "position",
+            "columns": "outcome",
+            "row_labels": list(rows),
+            "column_labels": ["down", "up"],
+            "matrix": [[test[f"cm_{r}_down"], test[f"cm_{r}_up"]] for r in rows],
+        }
+    return {
+        "split": "test",
+        "rows": "actual",
+        "columns": "predicted",
+        "labels": ["no tail", "tail"],
+        "matrix": [[test["tn"], test["fp"]], [test["fn"], test["tp"]]],
+    }
+
+
 def write_equity_plot(path: Path, agent: TrainedAgent, data: Dataset) -> None:
     import matplotlib
 
@@ -52,18 +74,19 @@ def write_artifacts(
         [{"feature": f, "importance": m, "std": s, "rank": i + 1} for i, (f, m, s) in enumerate(agent.importance)],
     )
     _json(folder / "data_quality.json", asdict(quality))
-    test = agent.test
-    _json(
-        folder / "confusion_matrix.json",
-        {
-            "split": "test",
-            "labels": ["negative", "positive"],
-            "matrix": [[test["tn"], test["fp"]], [test["fn"], test["tp"]]],
-        },
-    )
+    _json(folder / "confusion_matrix.json", confusion_matrix(agent.agent, agent.test))
     _json(folder / "validation.json", asdict(decision))
     windows = {p: [str(t) for t in w] if (w := data.window(p)) else None for p in ("train", "validation", "test")}
-    _json(folder / "windows.json", windows | {"label_cut": data.label_cut, "periods_per_year": data.periods_per_year})
+    _json(
+        folder / "windows.json",
+        windows
+        | {
+            "label_cut": data.label_cut,
+            "base_rate": data.base_rate,
+            "execution_fill": data.fill,
+            "periods_per_year": data.periods_per_year,
+        },
+    )
     np.savetxt(
         folder / "test_equity.csv",
         np.column_stack([agent.test_equity, agent.test_buy_hold_equity]),

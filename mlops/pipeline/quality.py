@@ -1,4 +1,11 @@
-"""The data quality gate a training set must pass before any training happens."""
+"""The data quality gate a training set must pass before any training happens.
+
+Problems fail the gate (too few samples, NaN/inf after warm-up, one class missing, duplicate
+timestamps). Warnings do not: missing bars against the series' own calendar above a share, zero-volume
+bars, an open equal to the previous close on most bars (the `gap` feature is then zeroed) are recorded
+in `checks` (stored in `training_data_quality.checks`) with the numbers behind them, because each has a
+legitimate cause in real data and the features already handle it (see `mlops/data/features.py`).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +24,33 @@ class QualityReport:
     problems: list[str]
     checks: dict[str, Any] = field(default_factory=dict)
     positive_share: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _warnings(bar_checks: dict[str, Any], settings: Settings) -> list[str]:
+    """Plain-words flags for the artefacts `bar_checks` measured."""
+    found: list[str] = []
+    calendar = bar_checks.get("calendar", {})
+    share = float(calendar.get("missing_bar_share", 0.0))
+    if share > settings.missing_bars_warning_share:
+        found.append(
+            f"{calendar.get('missing_bars', 0)} bars ({share:.1%}) of the series' own trading calendar are missing "
+            f"(warning above {settings.missing_bars_warning_share:.0%})"
+        )
+    zero = int(bar_checks.get("zero_volume_bars", 0))
+    if zero:
+        found.append(f"{zero} bars have zero volume: volume_z scores them 0 and leaves them out of its statistics")
+    if bar_checks.get("gap_zeroed_bars", 0):
+        found.append(
+            f"the open equals the previous close on {bar_checks.get('open_equals_previous_close_share', 0.0):.0%} "
+            f"of bars: gap carries no information and is set to 0 on {bar_checks['gap_zeroed_bars']} bars"
+        )
+    return found
 
 
 def check_quality(data: Dataset, settings: Settings) -> QualityReport:
     """≥ min_training_samples training rows, no NaN/inf after warm-up, both classes present in a
-    sensible share in every split, no duplicate timestamps."""
+    sensible share in every split, no duplicate timestamps; calendar and bar artefacts as warnings."""
     sizes = data.splits.sizes()
     problems: list[str] = []
     if sizes["train"] < settings.min_training_samples:
@@ -48,6 +77,7 @@ def check_quality(data: Dataset, settings: Settings) -> QualityReport:
                 f"{part} split has {share:.1%} positive labels: both classes must be at least "
                 f"{settings.min_class_share:.0%} of it"
             )
+    warnings = _warnings(data.bar_checks, settings)
     return QualityReport(
         passed=not problems,
         problems=problems,
@@ -58,6 +88,13 @@ def check_quality(data: Dataset, settings: Settings) -> QualityReport:
             "non_finite_rows": data.n_non_finite,
             "duplicate_timestamps": data.n_duplicate_ts,
             "min_training_samples": settings.min_training_samples,
+            "execution_fill": data.fill,
+            "label_cut": data.label_cut,
+            "base_rate": data.base_rate,
+            "periods_per_year": data.periods_per_year,
+            **data.bar_checks,
+            "warnings": warnings,
         },
         positive_share=shares.get("train"),
+        warnings=warnings,
     )
