@@ -84,5 +84,7 @@ def test_kill_minus_nine_mid_training_moves_no_alias_and_is_reaped(tmp_path: Pat
         assert session.get(AgentLock, "market_insight") is None
     assert get_client(settings).get_run(running.mlflow_run_id).info.status == "FAILED"
 
-    # And the agent can be retrained again.
-    assert retrain(settings, agent="market_insight").status == "succeeded"
+    # And the agent can be retrained again: it trains, registers and is judged (the same recipe on the same
+    # bars is not better than the champion, so the gate keeps v1).
+    again = retrain(settings, agent="market_insight")
+    assert again.status == "rejected" and again.model_version is not None and "beats_champion_sharpe" in again.reason

@@ -3,7 +3,6 @@ registry (SQLite under a temporary SKIPPY_HOME) with synthetic and real market d
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    s = make_settings(tmp_path_factory.mktemp("skippy"))
+    s = make_settings(tmp_path_factory.mktemp("skippy"), gate_require_edge=True)
     init_stores(s)
-    generate_market(s, symbol="SYNTH", n_bars=1500)
+    generate_market(s, symbol="SYNTH", n_bars=1500, seed=3)  # a market whose first models have an edge
     return s
 
 
@@ -57,7 +56,7 @@ def test_first_retrain_is_logged_registered_and_deployed(settings: Settings) -> 
 
     result = retrain(settings, agent="market_insight", requested_by="alice")
     assert (result.status, result.deployment_status, result.model_version) == ("succeeded", "promoted", 1)
-    assert "absolute minimums" in result.reason
+    assert "passed against naive baselines (no champion yet)" in result.reason
     assert champion(settings) == 1
 
     # MLflow: the run, its params, metrics, curves and artifacts, in the agent's experiment.
@@ -74,7 +73,14 @@ def test_first_retrain_is_logged_registered_and_deployed(settings: Settings) -> 
         "max_drawdown",
         "turnover",
         "buy_hold_sharpe_ratio",
+        # The gate's numbers (against always-long for a first model: recorded, not a test).
+        "gate_sharpe_diff",
+        "gate_sharpe_diff_ci_low",
+        "gate_sharpe_diff_ci_high",
+        "gate_p_value",
+        "gate_hit_rate",
     } <= set(run.data.metrics)
+    assert run.data.tags["skippy.gate_comparison"] == "none"
     assert {"learning_rate", "batch_size", "epochs", "risk_threshold", "l2", "hidden_units"} <= set(run.data.params)
     curve = client(settings).get_metric_history(result.mlflow_run_id, "train_loss")
     assert len(curve) == int(run.data.metrics["epochs_run"]) and [m.step for m in curve] == list(range(len(curve)))
@@ -100,6 +106,9 @@ def test_first_retrain_is_logged_registered_and_deployed(settings: Settings) -> 
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, result.model_run_id)
         assert (row.status, row.model_version, row.trigger, row.requested_by) == ("succeeded", 1, "manual", "alice")
+        assert row.validation is not None and row.validation["passed"] and row.validation["comparison"] == "none"
+        assert row.validation["verdict"] == result.reason
+        assert row.validation["metrics"]["gate_p_value"] == pytest.approx(run.data.metrics["gate_p_value"])
         assert row.metrics["test_sharpe_ratio"] == pytest.approx(run.data.metrics["test_sharpe_ratio"])
         assert len(session.scalars(select(FeatureImportance).where(FeatureImportance.model_version == 1)).all()) == 13
         windows = {r.window for r in session.scalars(select(ModelPerformanceHistory))}
@@ -113,9 +122,15 @@ def test_first_retrain_is_logged_registered_and_deployed(settings: Settings) -> 
 def test_second_retrain_is_validated_against_the_first(settings: Settings) -> None:
     result = retrain(settings, agent="market_insight")
     assert result.model_version == 2
-    assert result.champion_version == 1 and "champion v1" in result.reason
-    # Same data, same seed: the candidate equals the champion, which is "not worse".
-    assert result.deployment_status == "promoted" and champion(settings) == 2
+    assert result.champion_version == 1 and "champion v1 (champion scored)" in result.reason
+    # Same data, same seed: the candidate IS the champion, so it is not better, and is not deployed.
+    assert (result.status, result.deployment_status) == ("rejected", "rejected") and champion(settings) == 1
+    gate = result.validation["metrics"]
+    assert gate["gate_sharpe_diff"] == 0 and gate["gate_p_value"] > 0.5
+    assert gate["gate_return_correlation"] == pytest.approx(1)
+    assert "beats_champion_sharpe FAILED" in result.reason
+    assert get_run(settings, result.model_run_id).validation == result.validation  # the API and CLI read this
+    promote(settings, agent="market_insight", version=2, actor="bob", reason="set up rollback", force=True)
 
 
 def test_rollback_restores_the_previous_champion_in_one_step(settings: Settings) -> None:
@@ -123,7 +138,7 @@ def test_rollback_restores_the_previous_champion_in_one_step(settings: Settings)
     assert (record.from_version, record.to_version, record.action) == (2, 1, "rollback")
     assert champion(settings) == 1
     assert list_deployments(settings, "market_insight")[0].action == "rollback"
-    promote(settings, agent="market_insight", version=2, actor="bob", reason="back to v2")
+    promote(settings, agent="market_insight", version=2, actor="bob", reason="back to v2", force=True)
     assert champion(settings) == 2
     assert rollback(settings, agent="market_insight", actor="bob", to_version=1).to_version == 1
     with pytest.raises(ConflictError, match="already the champion"):
@@ -136,11 +151,11 @@ def test_rollback_restores_the_previous_champion_in_one_step(settings: Settings)
 
 
 def test_a_candidate_worse_than_the_champion_is_rejected_and_kept(settings: Settings) -> None:
-    strict = replace_settings(settings, sharpe_tolerance=-100.0)  # must beat the champion's Sharpe by 100
+    strict = replace_settings(settings, gate_alpha=1e-9)  # a p-value no bootstrap can reach
     before = champion(settings)
-    result = retrain(strict, agent="market_insight")
+    result = retrain(strict, agent="market_insight", hyperparameters={"hidden_units": 0})
     assert (result.status, result.deployment_status) == ("rejected", "rejected")
-    assert "worse than champion" in result.reason and "sharpe_ratio" in result.reason
+    assert "rejected against champion v1" in result.reason and "beats_champion_sharpe FAILED" in result.reason
     assert champion(settings) == before
     from tracking import registry
 
@@ -226,36 +241,46 @@ def replace_settings(settings: Settings, **changes: object) -> Settings:
 
 
 def test_settings_copy_keeps_stores(settings: Settings, tmp_path: Path) -> None:
-    copy = replace_settings(settings, sharpe_tolerance=1.0)
+    copy = replace_settings(settings, gate_alpha=0.5)
     assert copy.app_db_url == settings.app_db_url and copy.tracking_uri == settings.tracking_uri
-    assert replace is not None
+    assert copy.gate_alpha == 0.5 and settings.gate_alpha == 0.05
 
 
 def test_staged_challenger_is_paper_traded_before_promotion(settings: Settings) -> None:
     from mlops.pipeline.staged import evaluate_challenger
     from tracking import registry
 
-    # A wide tolerance so that validation lets both through: this test is about what happens after it.
-    lenient = replace_settings(settings, sharpe_tolerance=10.0, accuracy_tolerance=1.0, min_accuracy=0.0)
-    staged = replace_settings(lenient, promotion_mode="staged", paper_trading_bars=40)
-    generate_market(staged, symbol="PAPER", n_bars=1200, seed=11)
+    # A gate that lets any different candidate through: this test is about what happens after it.
+    lenient = replace_settings(settings, gate_alpha=1.0)
+    # Paper trading itself runs the real test (α 0.05), capped at 40 bars to keep the test small.
+    staged = replace_settings(settings, promotion_mode="staged", staged_max_paper_bars=40)
+    generate_market(staged, symbol="PAPER", n_bars=2000, seed=13)  # a market whose models have an edge
     first = retrain(lenient, agent="market_insight", symbol="PAPER", hyperparameters={"hidden_units": 0})
     assert first.deployment_status == "promoted", first.reason
-    candidate = retrain(staged, agent="market_insight", symbol="PAPER", hyperparameters={"hidden_units": 4})
+    candidate = retrain(
+        replace_settings(lenient, promotion_mode="staged"),
+        agent="market_insight",
+        symbol="PAPER",
+        hyperparameters={"hidden_units": 4},
+    )
     assert candidate.deployment_status == "challenger", candidate.reason
     champ = champion(staged)
     waiting = evaluate_challenger(staged, agent="market_insight")
     assert waiting.decision == "waiting" and "needs 40 new PAPER bars" in waiting.reason
+    assert waiting.required_bars == 40  # power 0.5 needs more than the configured maximum: test at the maximum
     generate_market(staged, symbol="PAPER", n_bars=80, append=True)
     result = evaluate_challenger(staged, agent="market_insight")
-    assert result.paper_bars >= 40 and result.decision in ("promoted", "kept")
-    assert "challenger v" in result.reason and "vs champion" in result.reason
+    assert result.paper_bars >= 40 and result.decision in ("promoted", "retired")
+    assert f"challenger v{candidate.model_version} vs champion v{champ}" in result.reason
+    assert result.gate["comparison"] == "paper_trading" and "gate_p_value" in result.gate["metrics"]
+    assert result.gate["metrics"]["gate_n_bars"] == 40  # one look, at the sample sized in advance
+    # Either way the challenger alias is gone: promoted to champion, or retired.
+    assert registry.alias_version(staged, "market_insight", registry.CHALLENGER) is None
     if result.decision == "promoted":
         assert champion(staged) == candidate.model_version
-        assert registry.alias_version(staged, "market_insight", registry.CHALLENGER) is None
     else:
         assert champion(staged) == champ
-        assert result.challenger_metrics["sharpe_ratio"] < result.champion_metrics["sharpe_ratio"]
+        assert list_deployments(staged, "market_insight")[0].action == "retire"
     with session_scope(settings.app_db_url) as session:
         paper = session.scalars(select(ModelPerformanceHistory).where(ModelPerformanceHistory.window == "paper")).all()
         assert {p.model_version for p in paper} == {candidate.model_version, champ}

@@ -71,6 +71,8 @@ def retrain(
         )
         if result.metrics:
             table("held-out test metrics", ["metric", "value"], [[k, v] for k, v in result.metrics.items()])
+        if gate := _gate_cell(result.validation):
+            console.print(f"gate ({result.validation.get('comparison')}): Sharpe difference {gate}")
         console.print(result.reason, highlight=False)
         if result.mlflow_run_id:
             console.print(f"MLflow run: {result.mlflow_run_id}")
@@ -145,7 +147,7 @@ def runs(
         rows,
         lambda: table(
             "Model runs",
-            ["id", "agent", "status", "deployment", "version", "trigger", "by", "created", "sharpe", "reason"],
+            ["id", "agent", "status", "deployment", "version", "trigger", "created", "sharpe", "gate", "verdict"],
             [
                 [
                     str(r.id),
@@ -154,14 +156,25 @@ def runs(
                     styled(r.deployment_status),
                     fmt(r.model_version),
                     r.trigger,
-                    r.requested_by,
                     r.created_at,
                     r.metrics.get("test_sharpe_ratio"),
-                    (r.error or "")[:80],
+                    _gate_cell(r.validation),
+                    ((r.validation or {}).get("verdict") or r.error or "")[:160],
                 ]
                 for r in rows
             ],
         ),
+    )
+
+
+def _gate_cell(validation: dict[str, Any] | None) -> str:
+    """ΔSharpe [CI] and p of the gate's comparison, e.g. '+0.21 [-0.05, +0.48] p 0.11'."""
+    m = (validation or {}).get("metrics") or {}
+    if "gate_sharpe_diff" not in m:
+        return ""
+    return (
+        f"{m['gate_sharpe_diff']:+.2f} [{m['gate_sharpe_diff_ci_low']:+.2f}, {m['gate_sharpe_diff_ci_high']:+.2f}]"
+        f" p {m['gate_p_value']:.3f}"
     )
 
 
@@ -218,8 +231,9 @@ def rollback(
 def evaluate_challenger(
     agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP), as_json: bool = JSON_OPTION
 ) -> None:
-    """Staged rollout: paper-trade the challenger against the champion on bars neither has seen, and
-    promote it when its Sharpe is at least the champion's (after SKIPPY_PAPER_TRADING_BARS bars)."""
+    """Staged rollout: paper-trade the challenger against the champion on bars neither has seen; once
+    there are enough bars for the paired test (power 0.5 for SKIPPY_STAGED_MIN_EFFECT), promote it if the
+    test says it is better, else retire it."""
     from mlops.pipeline.staged import evaluate_challenger as run_evaluation
 
     with user_errors():

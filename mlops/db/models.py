@@ -120,7 +120,7 @@ class ModelDeployment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     agent_type: Mapped[str] = mapped_column(String(32))
     alias: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(16))  # promote | rollback | challenger | staged
+    action: Mapped[str] = mapped_column(String(16))  # promote | rollback | challenger | retire
     from_version: Mapped[int | None]
     to_version: Mapped[int]
     actor: Mapped[str] = mapped_column(String(128))

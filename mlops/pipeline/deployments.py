@@ -111,14 +111,14 @@ def promote(
     info = registry.get_version(settings, agent, version)
     if info is None:
         raise NotFoundError(f"{agent} has no model version {version}")
+    current = registry.alias_version(settings, agent, registry.CHAMPION)
+    if current == version:
+        raise ConflictError(f"{agent} v{version} is already the champion")
     if info.tags.get("validation") == "rejected" and not force:
         raise InvalidRequestError(
             f"{agent} v{version} was rejected by validation ({info.tags.get('validation_reason') or 'see its run'}); "
             "promote it anyway with --force"
         )
-    current = registry.alias_version(settings, agent, registry.CHAMPION)
-    if current == version:
-        raise ConflictError(f"{agent} v{version} is already the champion")
     record = move_alias(
         settings,
         agent=agent,
@@ -132,6 +132,28 @@ def promote(
     )
     if registry.alias_version(settings, agent, registry.CHALLENGER) == version:
         registry.delete_alias(settings, agent, registry.CHALLENGER)
+    return record
+
+
+def retire_challenger(settings: Settings, *, agent: str, version: int, actor: str, reason: str) -> DeploymentRecord:
+    """Clear the `challenger` alias of a version that did not prove itself; the history keeps why."""
+    from tracking import registry
+
+    registry.delete_alias(settings, agent, registry.CHALLENGER)
+    with session_scope(settings.app_db_url) as session:
+        row = ModelDeployment(
+            agent_type=agent,
+            alias=registry.CHALLENGER,
+            action="retire",
+            from_version=version,
+            to_version=version,
+            actor=actor,
+            reason=reason,
+        )
+        session.add(row)
+        session.flush()
+        record = _record(row)
+    log.info("challenger retired", agent_type=agent, model_version=version, actor=actor)
     return record
 
 

@@ -32,6 +32,7 @@ class RunRecord:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    validation: dict[str, Any] | None = None  # the promotion gate's verdict (mlops/pipeline/validation.py)
 
 
 RUN_COLUMNS = (
@@ -49,6 +50,7 @@ RUN_COLUMNS = (
     ModelRun.error,
     ModelRun.created_at,
     ModelRun.finished_at,
+    ModelRun.validation,
 )
 
 
@@ -68,6 +70,7 @@ def _run(r: Any) -> RunRecord:
         r.error,
         r.created_at,
         r.finished_at,
+        dict(r.validation) if r.validation else None,
     )
 
 

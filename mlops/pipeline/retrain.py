@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from mlops.agents.metrics import net_returns
 from mlops.agents.specs import AgentSpec, Hyperparameters, get_spec
 from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent, training_options
 from mlops.data.features import FEATURE_NAMES
@@ -23,11 +25,11 @@ from mlops.db.models import DriftBaseline, FeatureImportance, ModelPerformanceHi
 from mlops.errors import DataQualityError, SkippyError
 from mlops.logs import get_logger
 from mlops.pipeline.artifacts import write_artifacts
+from mlops.pipeline.champion import champion_out_of_sample, scored
 from mlops.pipeline.deployments import move_alias
 from mlops.pipeline.locks import release_lock, start_locked_run
 from mlops.pipeline.quality import QualityReport, check_quality
-from mlops.pipeline.scoring import score_version
-from mlops.pipeline.validation import ValidationDecision, decide
+from mlops.pipeline.validation import GateInputs, ValidationDecision, decide
 from mlops.settings import Settings
 from mlops.timing import PhaseTimer
 
@@ -57,6 +59,7 @@ class RetrainResult:
     reason: str = ""
     champion_version: int | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    validation: dict[str, Any] = field(default_factory=dict)  # the gate's record (ValidationDecision.record)
 
 
 def retrain(
@@ -89,7 +92,8 @@ def retrain(
     timer = PhaseTimer()
     try:
         with timer.phase("data"):
-            data = build_dataset(load_bars(settings.app_db_url, symbol), spec, hp)
+            bars = load_bars(settings.app_db_url, symbol)
+            data = build_dataset(bars, spec, hp, fill=settings.execution_fill)
             quality = check_quality(data, settings)
             _record_quality(settings, run_id, agent, symbol, data, quality)
         if not quality.passed:
@@ -97,10 +101,12 @@ def retrain(
         with timer.phase("mlflow_logging"):
             mlflow_run_id = _start_mlflow_run(settings, spec, run_id, symbol, trigger, requested_by, hp)
         with timer.phase("training"):
-            trained = train_agent(spec, hp, data, **training_options(settings))
+            trained = train_agent(spec, hp, data, **training_options(settings, symbol))
         with timer.phase("validation"):
-            decision = validate_against_champion(settings, spec, trained, data)
-        version = _log_and_register(settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer)
+            decision = validate_against_champion(settings, spec, trained, data, bars=bars, symbol=symbol)
+        version = _log_and_register(
+            settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer, symbol
+        )
         with timer.phase("app_db"):
             _record_training(settings, run_id, agent, version, trained, data, symbol)
         with timer.phase("deployment"):
@@ -116,19 +122,37 @@ def retrain(
 
 
 def validate_against_champion(
-    settings: Settings, spec: AgentSpec, trained: TrainedAgent, data: Dataset
+    settings: Settings, spec: AgentSpec, trained: TrainedAgent, data: Dataset, *, bars: pd.DataFrame, symbol: str
 ) -> ValidationDecision:
-    """Re-score the current champion on the candidate's held-out window and decide."""
+    """The promotion gate (mlops/pipeline/validation.py) on the candidate's held-out window, against the
+    champion scored out of sample (mlops/pipeline/champion.py)."""
     from tracking import registry
 
+    rows = data.splits.test
+    cost = settings.cost_bps_for(symbol)
+    p = trained.predict(data.features.to_numpy()[rows])
+    candidate = scored(spec, trained.hyperparameters, p, data, rows, cost, data.base_rate)
+    inputs = GateInputs(
+        agent=spec.name,
+        y=data.y[rows],
+        next_returns=data.next_returns[rows],
+        market=net_returns(np.ones(len(rows)), data.next_returns[rows], cost),
+        periods_per_year=data.periods_per_year,
+        train_positive_share=data.base_rate if data.base_rate is not None else 0.5,
+        candidate=candidate,
+    )
     champion = registry.alias_version(settings, spec.name, registry.CHAMPION)
     if champion is None:
-        return decide(trained.test, settings)
+        return decide(inputs, settings)
     try:
-        champion_metrics = score_version(settings, spec, champion, data, data.splits.test)
+        theirs, comparison, note = champion_out_of_sample(settings, spec, champion, bars=bars, data=data, symbol=symbol)
     except Exception as exc:  # a champion that cannot be scored must not be replaced blindly
-        return ValidationDecision(False, f"could not re-score champion v{champion}: {exc}", champion)
-    return decide(trained.test, settings, champion_metrics, champion)
+        log.warning("champion could not be scored", agent_type=spec.name, champion=champion, error=str(exc))
+        return ValidationDecision(False, f"could not score champion v{champion}: {exc}", champion)
+    return decide(
+        replace(inputs, champion=theirs, champion_version=champion, comparison=comparison, comparison_note=note),
+        settings,
+    )
 
 
 def _start_mlflow_run(
@@ -173,6 +197,7 @@ def _log_and_register(
     mlflow_run_id: str,
     run_id: int,
     timer: PhaseTimer,
+    symbol: str,
 ) -> int:
     from tracking import registry
     from tracking.pyfunc import save_weights
@@ -182,13 +207,21 @@ def _log_and_register(
     metrics = {k: v for k, v in trained.validation.items() if k not in counts}
     metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in counts}
     metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
+    metrics |= decision.metrics
     params = {
         "horizon": spec.horizon,
         "seed": settings.seed,
         "n_features": len(FEATURE_NAMES),
         "label_cut": data.label_cut,
         **{f"n_{k}": v for k, v in data.splits.sizes().items()},
+        # How positions and returns were made: serving, drift and the gate re-create them from these.
+        "execution_fill": data.fill,
+        "cost_bps": settings.cost_bps_for(symbol),
+        "risk_free_rate": settings.risk_free_rate,
+        "periods_per_year": data.periods_per_year,
     }
+    if data.base_rate is not None:
+        params["base_rate"] = data.base_rate
     validation = "passed" if decision.passed else "rejected"
     with timer.phase("mlflow_logging"):
         log_batch(
@@ -197,7 +230,11 @@ def _log_and_register(
             params=params,
             metrics=metrics,
             curves={"train_loss": trained.training.train_loss, "val_loss_curve": trained.training.val_loss},
-            tags={"skippy.validation": validation, "skippy.validation_reason": decision.reason[:5000]},
+            tags={
+                "skippy.validation": validation,
+                "skippy.validation_reason": decision.reason[:5000],
+                "skippy.gate_comparison": decision.comparison,
+            },
         )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -210,6 +247,8 @@ def _log_and_register(
                 "horizon": spec.horizon,
                 "hyperparameters": trained.hyperparameters.model_dump(),
                 "label_cut": data.label_cut,
+                "base_rate": data.base_rate,
+                "execution_fill": data.fill,
             }
             weights = save_weights(
                 folder,
@@ -292,9 +331,15 @@ def _record_training(
         trained.predict(x_train),
         baseline_sharpe=trained.test["sharpe_ratio"],
         periods_per_year=data.periods_per_year,
+        baseline_equity=trained.test_equity,
+        risk_free_rate=settings.risk_free_rate,
         bins=settings.drift_bins,
         seed=settings.seed,
         floor=settings.drift_floor,
+        windows=(*settings.drift_null_windows, settings.drift_window_bars),
+        draws=settings.drift_null_draws,
+        prediction_draws=settings.drift_null_prediction_draws,
+        block_share=settings.drift_null_block_share,
     )
     reference_start, reference_end = _window_bounds(data, "train")
     with session_scope(settings.app_db_url) as session:
@@ -382,6 +427,7 @@ def _deploy(
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
         row.status, row.deployment_status = status, deployment
+        row.validation = decision.record()
         row.error = None if decision.passed else decision.reason
         row.finished_at = datetime.now(UTC)
         release_lock(session, spec.name, run_id)
@@ -409,6 +455,7 @@ def _deploy(
         summary,
         decision.reason,
         decision.champion_version,
+        validation=decision.record(),
     )
 
 

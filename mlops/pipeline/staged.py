@@ -1,24 +1,36 @@
-"""Staged rollout: a validated candidate waits as `challenger` while both it and the champion are
-paper-traded on bars neither has seen (after the challenger's held-out window). Once there are
-`paper_trading_bars` such bars, the challenger is promoted if its Sharpe is at least the champion's."""
+"""Staged rollout: a validated candidate waits as `challenger` while it and the champion are paper-traded
+on bars neither has seen (after the challenger's held-out window), then the same paired test as the
+promotion gate decides — once, on a sample sized in advance.
+
+How many paper bars: the number that gives the one-sided paired Sharpe test (level `gate_alpha`) power 0.5
+to see an annualised Sharpe difference of `staged_min_effect`, at the return correlation the gate measured
+between the two on the challenger's held-out window (mlops.stats.bars_for_power): e.g. 137 daily bars for a
+difference of 1.0 at correlation 0.9, 546 for 0.5. If that exceeds `staged_max_paper_bars`, the test is
+made at the maximum. One look at a fixed sample keeps the false-promotion rate at the gate's: testing again
+every day until the challenger happened to lead would not."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from mlops.agents.metrics import net_returns
 from mlops.agents.specs import get_spec
-from mlops.agents.training import build_dataset
+from mlops.agents.training import build_dataset, score
 from mlops.data.store import load_bars
 from mlops.db import session_scope
 from mlops.db.models import ModelPerformanceHistory, ModelRun
 from mlops.errors import NotFoundError
-from mlops.pipeline.deployments import promote
-from mlops.pipeline.scoring import score_version
+from mlops.pipeline.champion import scored
+from mlops.pipeline.deployments import promote, retire_challenger
+from mlops.pipeline.scoring import version_probabilities, version_recipe
+from mlops.pipeline.validation import GateInputs, decide
 from mlops.settings import Settings
+from mlops.stats import bars_for_power
 
 
 @dataclass(frozen=True)
@@ -26,19 +38,22 @@ class ChallengerEvaluation:
     agent_type: str
     challenger: int
     champion: int | None
-    decision: str  # promoted | kept | waiting
+    decision: str  # promoted | retired | waiting
     reason: str
     paper_bars: int
+    required_bars: int = 0
     challenger_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
 
 
-def _trained_on(settings: Settings, agent: str, version: int) -> tuple[str, pd.Timestamp]:
-    """The symbol a version was trained on and the end of its held-out test window."""
+def _trained_on(settings: Settings, agent: str, version: int) -> tuple[str, pd.Timestamp, float]:
+    """The symbol a version was trained on, the end of its held-out test window, and the return
+    correlation with the champion that its gate measured (0 when unknown: the conservative choice)."""
     with session_scope(settings.app_db_url) as session:
-        symbol = session.scalar(
-            select(ModelRun.symbol).where(ModelRun.agent_type == agent, ModelRun.model_version == version)
-        )
+        run = session.scalars(
+            select(ModelRun).where(ModelRun.agent_type == agent, ModelRun.model_version == version)
+        ).first()
         end = session.scalar(
             select(ModelPerformanceHistory.window_end).where(
                 ModelPerformanceHistory.agent_type == agent,
@@ -46,9 +61,13 @@ def _trained_on(settings: Settings, agent: str, version: int) -> tuple[str, pd.T
                 ModelPerformanceHistory.window == "test",
             )
         )
+        symbol = run.symbol if run else None
+        gate = (run.validation or {}).get("metrics", {}) if run else {}
     if symbol is None or end is None:
         raise NotFoundError(f"{agent} v{version} has no training record in the app database")
-    return symbol, pd.Timestamp(end).tz_localize("UTC") if pd.Timestamp(end).tz is None else pd.Timestamp(end)
+    stamp = pd.Timestamp(end)
+    stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp
+    return symbol, stamp, float(gate.get("gate_return_correlation", 0.0))
 
 
 def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-trading") -> ChallengerEvaluation:
@@ -62,30 +81,98 @@ def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-t
     if champion is None:
         promote(settings, agent=agent, version=challenger, actor=actor, reason="no champion: challenger promoted")
         return ChallengerEvaluation(agent, challenger, None, "promoted", "no champion: challenger promoted", 0)
-    symbol, test_end = _trained_on(settings, agent, challenger)
-    data = build_dataset(load_bars(settings.app_db_url, symbol), spec, spec.defaults)
-    rows = np.flatnonzero(data.features.index > test_end)
-    if len(rows) < settings.paper_trading_bars:
+    symbol, test_end, correlation = _trained_on(settings, agent, challenger)
+    bars = load_bars(settings.app_db_url, symbol)
+    mine_recipe = version_recipe(settings, spec, challenger)
+    their_recipe = version_recipe(settings, spec, champion)
+    # Labels as the challenger defines them, fills as the platform executes.
+    data = build_dataset(bars, spec, mine_recipe.hyperparameters, fill=settings.execution_fill)
+    paper = np.flatnonzero(data.features.index > test_end)
+    required = min(
+        bars_for_power(settings.staged_min_effect, data.periods_per_year, correlation, settings.gate_alpha),
+        settings.staged_max_paper_bars,
+    )
+    if len(paper) < required:
         reason = (
-            f"paper trading needs {settings.paper_trading_bars} new {symbol} bars after {test_end:%Y-%m-%d %H:%M}; "
-            f"{len(rows)} so far"
+            f"paper trading needs {required} new {symbol} bars after {test_end:%Y-%m-%d %H:%M} "
+            f"(power 0.5 for a Sharpe difference of {settings.staged_min_effect:g} at correlation {correlation:.2f}); "
+            f"{len(paper)} so far"
         )
-        return ChallengerEvaluation(agent, challenger, champion, "waiting", reason, len(rows))
-    mine = score_version(settings, spec, challenger, data, rows)
-    theirs = score_version(settings, spec, champion, data, rows)
+        return ChallengerEvaluation(agent, challenger, champion, "waiting", reason, len(paper), required)
+    rows = paper[:required]  # one look at the sample sized in advance
+    cost = settings.cost_bps_for(symbol)
+    features = data.features.iloc[rows]
+    outputs = {
+        version: scored(
+            spec,
+            recipe.hyperparameters,
+            version_probabilities(settings, spec, version, features),
+            data,
+            rows,
+            cost,
+            recipe.base_rate,
+        )
+        for version, recipe in ((challenger, mine_recipe), (champion, their_recipe))
+    }
+    mine, theirs = outputs[challenger], outputs[champion]
+    decision = decide(
+        GateInputs(
+            agent=agent,
+            y=data.y[rows],
+            next_returns=data.next_returns[rows],
+            market=net_returns(np.ones(len(rows)), data.next_returns[rows], cost),
+            periods_per_year=data.periods_per_year,
+            train_positive_share=mine_recipe.base_rate or float(np.mean(data.y[data.splits.train])),
+            candidate=mine,
+            champion=theirs,
+            champion_version=champion,
+            comparison="paper_trading",
+        ),
+        settings,
+    )
+    metrics: dict[int, dict[str, float]] = {}
     start, end = data.features.index[rows[0]].to_pydatetime(), data.features.index[rows[-1]].to_pydatetime()
     with session_scope(settings.app_db_url) as session:
-        for version, m in ((challenger, mine), (champion, theirs)):
+        for version, recipe in ((challenger, mine_recipe), (champion, their_recipe)):
+            m = score(
+                spec,
+                recipe.hyperparameters,
+                outputs[version].p,
+                data.y[rows],
+                data.next_returns[rows],
+                data.periods_per_year,
+                cost,
+                base_rate=recipe.base_rate,
+                risk_free_rate=settings.risk_free_rate,
+            )
+            metrics[version] = m
             session.add(
                 ModelPerformanceHistory.from_metrics(
-                    m, agent_type=agent, model_version=version, window="paper", window_start=start, window_end=end
+                    m,
+                    agent_type=agent,
+                    model_version=version,
+                    window="paper",
+                    window_start=start,
+                    window_end=end,
                 )
             )
-    summary = (
-        f"paper trading on {len(rows)} {symbol} bars: challenger v{challenger} Sharpe {mine['sharpe_ratio']:.3f} "
-        f"vs champion v{champion} {theirs['sharpe_ratio']:.3f}"
+    summary = f"paper trading on {len(rows)} {symbol} bars, challenger v{challenger} vs champion v{champion}: "
+    reason = summary + decision.reason
+    if decision.passed:
+        promote(settings, agent=agent, version=challenger, actor=actor, reason=reason, metrics=decision.metrics)
+        outcome = "promoted"
+    else:
+        retire_challenger(settings, agent=agent, version=challenger, actor=actor, reason=reason)
+        outcome = "retired"
+    return ChallengerEvaluation(
+        agent,
+        challenger,
+        champion,
+        outcome,
+        reason,
+        len(paper),
+        required,
+        metrics[challenger],
+        metrics[champion],
+        decision.record(),
     )
-    if mine["sharpe_ratio"] >= theirs["sharpe_ratio"]:
-        promote(settings, agent=agent, version=challenger, actor=actor, reason=summary, metrics=mine)
-        return ChallengerEvaluation(agent, challenger, champion, "promoted", summary, len(rows), mine, theirs)
-    return ChallengerEvaluation(agent, challenger, champion, "kept", summary, len(rows), mine, theirs)
