@@ -20,7 +20,7 @@ STATISTICS: dict[str, Statistic] = {
     for s in (
         Statistic("kl_divergence", "feature", 0.05, 0.1, "KL(reference ‖ current) on reference-decile bins"),
         Statistic("psi", "feature", 0.1, 0.25, "population stability index on the same bins (reported)"),
-        Statistic("wasserstein", "prediction", 0.1, 0.15, "W1 between predicted probabilities"),
+        Statistic("wasserstein", "prediction", 0.1, 0.15, "W1 between predicted probabilities / reference sd"),
         Statistic("sharpe_degradation", "performance", 0.02, 0.05, "(baseline − current Sharpe) / |baseline|"),
     )
 }

@@ -1,10 +1,13 @@
 """Performance drift: relative degradation of the annualised Sharpe ratio, and whether it means
 anything on a window this short.
 
-Significance is the probabilistic Sharpe ratio (Bailey & López de Prado, 2012): the probability that
-the true per-period Sharpe of the current window exceeds the baseline's, given the window's length,
-skewness and kurtosis. A degradation is called significant when that probability is below `alpha`
-(default 0.05): on 60 daily bars even a large drop usually is not."""
+The test is two-sample: the baseline Sharpe (the held-out window's) is an estimate too, so both
+estimators' variances count. Each per-period Sharpe ŜR has the asymptotic variance of Mertens (2002) /
+Opdyke (2007) under non-normal returns, (1 − γ₃·SR + (γ₄ − 1)/4·SR²) / (n − 1) (γ₃ skewness, γ₄
+kurtosis); the two windows do not overlap, so z = (ŜR_baseline − ŜR_current) / √(V_b + V_c) and the
+one-sided p-value is P(Z ≥ z) under H0: no degradation. Baselines stored before the held-out window's
+moments were kept fall back to the one-sample probabilistic Sharpe ratio (Bailey & López de Prado,
+2012), which treats the baseline as known (and says so)."""
 
 from __future__ import annotations
 
@@ -23,9 +26,43 @@ class SharpeDegradation:
     current_sharpe: float
     degradation: float  # (baseline − current) / |baseline|; absolute difference when baseline is 0
     relative: bool
-    probability_not_worse: float  # PSR: P(true current Sharpe ≥ baseline Sharpe)
-    significant: bool
+    probability_not_worse: float  # PSR: P(true current Sharpe ≥ baseline Sharpe), baseline taken as known
+    significant: bool  # p_value < alpha
     n: int
+    p_value: float = 1.0  # one-sided, H0: no degradation (two-sample when the baseline's moments are known)
+    z: float = 0.0
+    two_sample: bool = False
+    baseline_n: int | None = None
+
+
+@dataclass(frozen=True)
+class SharpeMoments:
+    """What the two-sample test needs about a window of per-bar returns (stored in the baseline)."""
+
+    n: int
+    sharpe: float  # per period
+    skew: float
+    kurtosis: float  # non-excess (3 for a normal)
+
+    @classmethod
+    def of(cls, returns: np.ndarray) -> SharpeMoments:
+        r = np.asarray(returns, dtype=float)
+        r = r[np.isfinite(r)]
+        sd = float(np.std(r, ddof=1)) if r.size > 1 else 0.0
+        if r.size < 3 or sd < EPS:
+            return cls(int(r.size), 0.0, 0.0, 3.0)
+        return cls(
+            int(r.size),
+            float(np.mean(r)) / sd,
+            float(stats.skew(r)),
+            float(stats.kurtosis(r, fisher=False)),
+        )
+
+    def variance(self) -> float:
+        """Asymptotic variance of the per-period Sharpe estimator (Mertens / Opdyke); inf below 3 bars."""
+        if self.n < 3:
+            return math.inf
+        return max(1 - self.skew * self.sharpe + (self.kurtosis - 1) / 4 * self.sharpe**2, EPS) / (self.n - 1)
 
 
 def annualised_sharpe(returns: np.ndarray, periods_per_year: float) -> float:
@@ -58,11 +95,54 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_per_period: float)
     return float(stats.norm.cdf((sr - benchmark_per_period) * math.sqrt(n - 1) / math.sqrt(variance)))
 
 
+def sharpe_difference_p_value(baseline: SharpeMoments, current: SharpeMoments) -> tuple[float, float]:
+    """(z, one-sided p) of H0: the current per-period Sharpe is not below the baseline's."""
+    variance = baseline.variance() + current.variance()
+    if not math.isfinite(variance):
+        return 0.0, 1.0
+    z = (baseline.sharpe - current.sharpe) / math.sqrt(variance)
+    return z, float(stats.norm.sf(z))
+
+
 def sharpe_degradation(
-    current_returns: np.ndarray, baseline_sharpe: float, periods_per_year: float, alpha: float = 0.05
+    current_returns: np.ndarray,
+    baseline_sharpe: float,
+    periods_per_year: float,
+    alpha: float = 0.05,
+    baseline_moments: SharpeMoments | None = None,
 ) -> SharpeDegradation:
+    """Relative degradation of the annualised Sharpe and its one-sided p-value: the two-sample test when
+    `baseline_moments` (the held-out window's) are given, else the PSR with the baseline taken as known."""
     current = annualised_sharpe(current_returns, periods_per_year)
     degradation, relative = relative_degradation(baseline_sharpe, current)
     psr = probabilistic_sharpe_ratio(current_returns, baseline_sharpe / math.sqrt(periods_per_year))
     n = int(np.isfinite(np.asarray(current_returns, dtype=float)).sum())
-    return SharpeDegradation(baseline_sharpe, current, degradation, relative, psr, psr < alpha, n)
+    if baseline_moments is None:
+        p, z = psr, 0.0
+    else:
+        z, p = sharpe_difference_p_value(baseline_moments, SharpeMoments.of(current_returns))
+    return SharpeDegradation(
+        baseline_sharpe,
+        current,
+        degradation,
+        relative,
+        psr,
+        p < alpha,
+        n,
+        p,
+        z,
+        baseline_moments is not None,
+        baseline_moments.n if baseline_moments else None,
+    )
+
+
+def performance_status(
+    result: SharpeDegradation, *, warning: float, critical: float, warning_p: float, critical_p: float
+) -> str:
+    """`critical` when the one-sided p < critical_p and the degradation > critical (the effect-size floor);
+    `warning` when p < warning_p and degradation > warning; else `ok`."""
+    if result.p_value < critical_p and result.degradation > critical:
+        return "critical"
+    if result.p_value < warning_p and result.degradation > warning:
+        return "warning"
+    return "ok"

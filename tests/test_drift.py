@@ -1,5 +1,6 @@
 """The drift check end to end: a champion trained on one regime, checked on its own regime and after
-bars of a stormier regime are appended; rows in drift_metrics; the Evidently report; flags."""
+bars of a stormier regime are appended; rows in drift_metrics; the Evidently report; flags; a baseline
+stored before the drift tests existed."""
 
 from __future__ import annotations
 
@@ -40,13 +41,22 @@ def test_a_check_records_every_statistic(settings: Settings) -> None:
     assert len(features) == 13 and all("psi" in r.details for r in features)
     kinds = {r.drift_type: r for r in check.summary()}
     assert set(kinds) == {"feature", "prediction", "performance"}
-    assert kinds["feature"].value == max(r.value or 0.0 for r in features)
-    assert 0 <= (kinds["prediction"].value or 0.0) < 1
-    assert "probability_not_worse" in kinds["performance"].details
-    # The training regime, at the default window: no feature beyond its no-drift noise floor.
-    assert kinds["feature"].status == "ok", kinds["feature"].details
+    summary = kinds["feature"]
+    deciding = next(r for r in features if r.feature == summary.details["deciding_feature"])
+    assert summary.value == deciding.value and summary.status == deciding.status  # one feature's numbers
+    assert summary.details["max_kl"] == max(r.value or 0.0 for r in features)
+    assert all({"p_value", "adjusted_p", "null_percentile"} <= set(r.details) for r in features)
+    assert all(r.details["tested"] and r.details["null_window"] == 250 for r in features)
+    prediction = kinds["prediction"]
+    assert prediction.value is not None and prediction.value >= 0
+    assert {"raw_w1", "p_value", "reference_sd"} <= set(prediction.details)
+    assert prediction.value == pytest.approx(prediction.details["raw_w1"] / prediction.details["reference_sd"])
+    performance = kinds["performance"].details
+    assert performance["baseline_n"] and "two-sample" in performance["test"] and 0 <= performance["p_value"] <= 1
+    # The training regime, at the default window: no feature drifts beyond its bootstrap null.
+    assert summary.status != "critical", summary.details
     slow = next(r for r in features if r.feature == "vol_60")
-    assert slow.details["noise_floor"] > settings.drift_kl_critical  # why raw thresholds alone cannot work
+    assert slow.status != "critical"  # a large KL that is ordinary for a slow feature
     assert check.status in ("ok", "warning", "critical")
     history = drift_history(settings, agent="market_insight", include_features=True)
     assert {h.check_id for h in history} == {check.check_id} and len(history) == 16
@@ -57,9 +67,10 @@ def test_a_stormier_regime_is_critical_on_the_volatility_features(settings: Sett
     generate_market(settings, symbol="SYNTH", n_bars=250, regime="volatile", append=True)
     after = check_drift(settings, agent="market_insight", window_bars=250)
     feature = next(r for r in after.summary() if r.drift_type == "feature")
-    assert feature.status == "critical" and feature.details["worst_feature"] in VOL_FEATURES
+    assert feature.status == "critical" and feature.details["deciding_feature"] in VOL_FEATURES
+    assert feature.details["deciding_adjusted_p"] < settings.drift_feature_critical_p
     vol = {r.feature: r for r in after.rows if r.feature in ("vol_5", "vol_20")}
-    assert all((r.details["excess"] or 0) > 1.0 for r in vol.values())
+    assert all(r.details["adjusted_p"] < settings.drift_feature_critical_p for r in vol.values())
     assert all(r.status == "critical" for r in vol.values())
     before_vol = {r.feature: r.value for r in before.rows if r.feature in ("vol_5", "vol_20")}
     assert all((vol[f].value or 0) > 5 * (before_vol[f] or 0) for f in vol)
@@ -123,3 +134,29 @@ def test_cli_reports_drift_with_exit_code_zero(settings: Settings) -> None:
         assert bad.exit_code == 2 and "unknown agent 'alpha'" in bad.stderr
     finally:
         get_settings.cache_clear()
+
+
+def test_a_baseline_from_before_the_tests_gives_untested_verdicts(settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from mlops.db import session_scope
+    from mlops.db.models import DriftBaseline
+
+    with session_scope(settings.app_db_url) as session:
+        row = session.scalars(select(DriftBaseline).where(DriftBaseline.agent_type == "market_insight")).one()
+        saved = dict(row.payload)
+        row.payload = {k: v for k, v in saved.items() if k not in ("null", "baseline_returns", "version")} | {
+            "features": {n: f | {"kl_noise_floor": {"250": 0.5}} for n, f in saved["features"].items()}
+        }
+    try:
+        check = check_drift(settings, agent="market_insight")
+    finally:
+        with session_scope(settings.app_db_url) as session:
+            session.scalars(
+                select(DriftBaseline).where(DriftBaseline.agent_type == "market_insight")
+            ).one().payload = saved
+    kinds = {r.drift_type: r for r in check.summary()}
+    assert "thresholds only" in kinds["feature"].details["note"] and not kinds["feature"].details["tested"]
+    assert all(r.details["tested"] is False for r in check.rows if r.feature is not None)
+    assert "thresholds only" in kinds["prediction"].details["note"]
+    assert "baseline taken as known" in kinds["performance"].details["test"]

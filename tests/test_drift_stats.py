@@ -3,6 +3,7 @@ hand-computed cases for KL, PSI and Sharpe degradation, and the edge cases."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -120,27 +121,21 @@ def test_registry_and_classification() -> None:
 def test_baseline_holds_what_a_check_needs() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3000, 2))
-    b = compute_baseline(x, ["a", "b"], rng.random(3000), baseline_sharpe=1.2, periods_per_year=252)
+    b = compute_baseline(
+        x, ["a", "b"], rng.random(3000), baseline_sharpe=1.2, periods_per_year=252, baseline_returns=x[:400, 0] / 100
+    )
     assert len(b["features"]["a"]["edges"]) == 9 and sum(b["features"]["a"]["shares"]) == pytest.approx(1.0)
     assert b["predictions_sorted"] == sorted(b["predictions_sorted"]) and len(b["sample"]["a"]) == 1000
-
-
-def test_noise_floor_is_small_for_iid_and_large_for_slow_features() -> None:
-    from drift.baseline import kl_noise_floor, noise_floor_for
-
-    rng = np.random.default_rng(5)
-    iid = rng.normal(size=3000)
-    slow = np.convolve(rng.normal(size=3060), np.ones(60) / 60, mode="valid")[:3000]  # a 60-bar rolling mean
-    floors = {}
-    for name, x in (("iid", iid), ("slow", slow)):
-        edges = decile_edges(x)
-        floors[name] = kl_noise_floor(x, edges, bin_shares(x, edges), 250)
-    assert floors["iid"] is not None and floors["iid"] < 0.1
-    assert floors["slow"] is not None and floors["slow"] > 10 * floors["iid"]
-    assert kl_noise_floor(iid[:400], decile_edges(iid), bin_shares(iid, decile_edges(iid)), 250) is None
-    assert noise_floor_for({"250": 0.2, "500": 0.1}, 250) == pytest.approx(0.2)
-    assert noise_floor_for({"250": 0.2}, 500) == pytest.approx(0.1)  # scaled by length
-    assert noise_floor_for({}, 250) == 0.0
+    assert b["baseline_returns"]["n"] == 400
+    windows = b["null"]["windows"]
+    assert sorted(windows, key=int) == ["60", "250", "500"]  # the default lengths a null is stored for
+    assert windows["250"]["block_length"] >= 250  # blocks of at least the window's length
+    assert set(windows["250"]["features"]) == {"a", "b"} and windows["250"]["features"]["a"]["draws"] == 10_000
+    assert "prediction" in windows["250"]
+    size = len(json.dumps(b["null"]))
+    assert size < 40_000, size  # compact: percentiles + tail, not the draws
+    with pytest.raises(ValueError, match="predictions for"):
+        compute_baseline(x, ["a", "b"], rng.random(10), baseline_sharpe=1.0, periods_per_year=252)
 
 
 def test_kl_and_psi_together_equal_the_separate_statistics() -> None:

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/mlops", tags=["drift"], responses=documented(401
     response_model=JobAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=documented(409),
-    summary="Check feature (KL), prediction (Wasserstein) and performance (Sharpe) drift in a worker process",
+    summary="Check feature (KL), prediction (W1/sd) and performance (Sharpe) drift, each a test, in a worker process",
 )
 def calculate(request: Request, settings: SettingsDep, who: Operator, body: DriftRequest) -> JobAccepted:
     job = submit_drift(settings, agent=body.agent_type, requested_by=actor(who), window_bars=body.window_bars)
@@ -32,7 +32,8 @@ def calculate(request: Request, settings: SettingsDep, who: Operator, body: Drif
 @router.get(
     "/drift-metrics",
     response_model=Page[DriftHistoryRow],
-    summary="Stored drift rows, newest first (per-kind summaries; include_features for every feature)",
+    summary="Stored drift rows, newest first, each with the test behind its status (p, BH-adjusted p, null "
+    "percentile; a feature summary names its deciding feature); include_features for every feature",
 )
 def drift_metrics(
     settings: SettingsDep,

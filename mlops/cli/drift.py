@@ -28,10 +28,15 @@ def drift(
     window: int = typer.Option(
         None, "--window", min=1, help="Bars in the current window (default SKIPPY_DRIFT_WINDOW_BARS)"
     ),
-    features: bool = typer.Option(False, "--features", help="Also list every feature's KL and PSI"),
+    features: bool = typer.Option(
+        False, "--features", help="List every feature (default: the drifting ones) with its KL, p and null percentile"
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check feature, prediction and performance drift of the champion(s) against their training window."""
+    """Check feature, prediction and performance drift of the champion(s) against their training window.
+
+    Each status is a test: the statistic must be improbable under its bootstrap null (features: after
+    Benjamini-Hochberg across features) and pass its threshold, which is an effect-size floor."""
     from mlops.pipeline.drift import check_all, check_drift
 
     with user_errors():
@@ -42,19 +47,32 @@ def drift(
         if not checks:
             console.print("no agent has a champion yet: nothing to check")
         for c in checks:
-            rows = [r for r in c.rows if features or r.feature is None]
+            rows = [r for r in c.rows if features or r.feature is None or r.status not in ("ok", "insufficient")]
             table(
                 f"{c.agent_type} v{c.model_version} on {c.symbol}, {c.window_bars} bars "
                 f"({fmt(c.current_start)} → {fmt(c.current_end)}): {_status(c.status)}   check {c.check_id}",
-                ["drift", "statistic", "feature", "value", "warning >", "critical >", "status", "notes"],
+                [
+                    "drift",
+                    "statistic",
+                    "feature",
+                    "value",
+                    "warning >",
+                    "critical >",
+                    "p",
+                    "adj. p",
+                    "null pct",
+                    "status",
+                    "notes",
+                ],
                 [
                     [
                         r.drift_type,
                         r.statistic,
-                        r.feature or ("max of all" if r.drift_type == "feature" else "-"),
+                        r.feature or ("summary" if r.drift_type == "feature" else "-"),
                         r.value,
                         r.warning,
                         r.critical,
+                        *_test_columns(r.feature, r.details),
                         _status(r.status),
                         _notes(r.details),
                     ]
@@ -67,24 +85,46 @@ def drift(
     emit(as_json, checks, render)
 
 
+def _p(value: Any) -> str:
+    return "-" if value is None else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
+
+
+def _test_columns(feature: str | None, details: dict[str, Any]) -> list[str]:
+    """p, adjusted p and null percentile of a row (the summary's from its deciding feature)."""
+    prefix = "deciding_" if "deciding_feature" in details and feature is None else ""
+    pct = details.get(f"{prefix}null_percentile")
+    return [
+        _p(details.get(f"{prefix}p_value")),
+        _p(details.get(f"{prefix}adjusted_p")),
+        "-" if pct is None else f"{pct:.1f}",
+    ]
+
+
 def _notes(details: dict[str, Any]) -> str:
     if "current_sharpe" in details:
         return (
-            f"Sharpe {details['current_sharpe']:.2f} vs {details['baseline_sharpe']:.2f}; "
-            f"{details['note']} (P(not worse)={details['probability_not_worse']:.2f}, n={details['n']})"
+            f"Sharpe {details['current_sharpe']:.2f} vs {details['baseline_sharpe']:.2f} (n={details['n']}); "
+            f"{details['note']}"
+        )
+    if "deciding_feature" in details:
+        critical = details["critical"]
+        return (
+            f"decided by {details['deciding_feature']} (KL {details['deciding_kl']:.3f}); "
+            f"largest KL {details['max_kl']:.3f} ({details['max_kl_feature']}); "
+            f"{len(critical)} critical"
+            + (f": {', '.join(critical[:5])}" if critical else "")
+            + (f"; {details['note']}" if "note" in details else "")
         )
     if "psi" in details:
-        return f"PSI {details['psi']:.3f}"
-    if "worst_excess" in details:
-        drifted = details["drifted"]
-        return (
-            f"{details['worst_feature']}: KL {details['worst_value']:.3f}, "
-            f"noise floor {details['worst_noise_floor']:.3f}; "
-            f"{len(drifted)} drifted" + (f": {', '.join(drifted[:5])}" if drifted else "")
+        return f"PSI {details['psi']:.3f}" + (
+            "; null of the nearest window length" if details.get("approximate") else ""
         )
-    if "noise_floor" in details:
-        return f"PSI {details['psi']:.3f}; noise floor {details['noise_floor']:.3f}"
-    if "drifted" in details:
+    if "raw_w1" in details:
+        return (
+            f"raw W1 {details['raw_w1']:.4f}; mean p {details['current_mean']:.3f} vs {details['reference_mean']:.3f}"
+            + (f"; {details['note']}" if "note" in details else "")
+        )
+    if "drifted" in details:  # rows written before the tests existed
         return f"{len(details['drifted'])} features drifted" + (
             f": {', '.join(details['drifted'][:4])}" if details["drifted"] else ""
         )
@@ -110,7 +150,7 @@ def drift_history(
         rows,
         lambda: table(
             "Drift history",
-            ["when", "check", "agent", "version", "drift", "feature", "value", "status"],
+            ["when", "check", "agent", "version", "drift", "feature", "value", "p", "adj. p", "null pct", "status"],
             [
                 [
                     r.computed_at,
@@ -118,8 +158,11 @@ def drift_history(
                     r.agent_type,
                     fmt(r.model_version),
                     r.drift_type,
-                    r.feature or str(r.details.get("worst_feature") or "-"),
+                    r.feature or r.deciding_feature or "-",
                     r.value,
+                    _p(r.p_value),
+                    _p(r.adjusted_p),
+                    "-" if r.null_percentile is None else f"{r.null_percentile:.1f}",
                     _status(r.status),
                 ]
                 for r in rows

@@ -1,7 +1,9 @@
 """The drift check: for an agent's champion, compare the current window of bars with the stored
-baseline of its training window — feature drift (KL per feature), prediction drift (Wasserstein-1
-of predicted probabilities), performance drift (relative Sharpe degradation, with significance) —
-classify each against its thresholds, and record everything in `drift_metrics`."""
+baseline of its training window — feature drift (KL per feature, tested against its bootstrap null,
+Benjamini–Hochberg across features), prediction drift (Wasserstein-1 / sd of predicted probabilities,
+with a bootstrap p-value), performance drift (relative Sharpe degradation, two-sample Sharpe test) —
+each status a test with the DESIGN §8 thresholds as effect-size floors; record everything in
+`drift_metrics`. The statistics and rules live in drift/; this module loads, computes and records."""
 
 from __future__ import annotations
 
@@ -14,11 +16,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from drift.baseline import noise_floor_for
-from drift.psi import kl_and_psi
-from drift.registry import classify, worst
-from drift.sharpe import sharpe_degradation
-from drift.wasserstein import wasserstein_1
+from drift.feature_test import FeatureRule, feature_verdicts, summary_details
+from drift.prediction_test import PredictionRule, prediction_verdict
+from drift.registry import worst
+from drift.sharpe import SharpeMoments, performance_status, sharpe_degradation
 from mlops.agents.metrics import net_returns
 from mlops.agents.specs import get_spec
 from mlops.data.features import FEATURE_NAMES, compute_features, next_bar_returns
@@ -76,49 +77,40 @@ def _load_baseline(settings: Settings, agent: str, version: int) -> DriftBaselin
         return row
 
 
-def _feature_rows(settings: Settings, baseline: dict[str, Any], current: pd.DataFrame) -> list[DriftRow]:
-    """KL (and PSI) per feature. With `drift_noise_floor`, the status judges the KL in excess of the
-    feature's no-drift noise floor at this window length (see drift.baseline.kl_noise_floor)."""
-    rows = []
-    warning, critical = settings.drift_kl_warning, settings.drift_kl_critical
-    for name in FEATURE_NAMES:
-        ref = baseline["features"][name]
-        shares, edges = np.asarray(ref["shares"]), np.asarray(ref["edges"])
-        values = current[name].to_numpy()
-        value, psi = kl_and_psi(shares, edges, values, settings.drift_floor)
-        floor = noise_floor_for(ref.get("kl_noise_floor", {}), len(current)) if settings.drift_noise_floor else 0.0
-        excess = value - floor
-        rows.append(
-            DriftRow(
-                "feature",
-                "kl_divergence",
-                name,
-                value,
-                warning,
-                critical,
-                classify(excess, warning, critical),
-                {"psi": psi, "noise_floor": floor, "excess": excess, "non_finite": int((~np.isfinite(values)).sum())},
-            )
-        )
-    top = max(rows, key=lambda r: r.details["excess"])
-    rows.append(
-        DriftRow(
-            "feature",
-            "kl_divergence",
-            None,
-            max(r.value or 0.0 for r in rows),
-            warning,
-            critical,
-            top.status,
-            {
-                "worst_feature": top.feature,
-                "worst_value": top.value,
-                "worst_excess": top.details["excess"],
-                "worst_noise_floor": top.details["noise_floor"],
-                "drifted": [r.feature for r in rows if r.status in ("warning", "critical")],
-            },
-        )
+def feature_rule(settings: Settings) -> FeatureRule:
+    return FeatureRule(
+        settings.drift_kl_warning,
+        settings.drift_kl_critical,
+        settings.drift_feature_warning_p,
+        settings.drift_feature_critical_p,
+        settings.drift_floor,
     )
+
+
+def prediction_rule(settings: Settings) -> PredictionRule:
+    return PredictionRule(
+        settings.drift_wasserstein_warning,
+        settings.drift_wasserstein_critical,
+        settings.drift_prediction_warning_p,
+        settings.drift_prediction_critical_p,
+    )
+
+
+def _feature_rows(settings: Settings, baseline: dict[str, Any], current: pd.DataFrame) -> list[DriftRow]:
+    """One row per feature (KL, p, BH-adjusted p, null percentile, status) and the summary row, whose
+    value and status are those of the feature that decides it (drift.feature_test.deciding_feature)."""
+    features = {name: baseline["features"][name] for name in FEATURE_NAMES}
+    verdicts = feature_verdicts(
+        baseline | {"features": features}, {n: current[n].to_numpy() for n in FEATURE_NAMES}, feature_rule(settings)
+    )
+    warning, critical = settings.drift_kl_warning, settings.drift_kl_critical
+    rows = [
+        DriftRow("feature", "kl_divergence", v.feature, v.kl, warning, critical, v.status, v.details())
+        for v in verdicts
+    ]
+    summary = summary_details(verdicts)
+    status = worst([v.status for v in verdicts])
+    rows.append(DriftRow("feature", "kl_divergence", None, summary["deciding_kl"], warning, critical, status, summary))
     return rows
 
 
@@ -169,28 +161,37 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
 
     model = registry.load_version(settings, agent, version)
     p = np.asarray(model.predict(current), dtype=float)
-    w1 = wasserstein_1(np.asarray(baseline["predictions_sorted"]), p)
+    pred = prediction_verdict(baseline, p, prediction_rule(settings))
     rows.append(
         DriftRow(
             "prediction",
             "wasserstein",
             None,
-            w1,
+            pred.value,
             settings.drift_wasserstein_warning,
             settings.drift_wasserstein_critical,
-            classify(w1, settings.drift_wasserstein_warning, settings.drift_wasserstein_critical),
-            {"current_mean": float(p.mean()), "reference_mean": float(np.mean(baseline["predictions_sorted"]))},
+            pred.status,
+            pred.details(),
         )
     )
 
     info = registry.get_version(settings, agent, version)
-    hp = spec.hyperparameters_from_params(run_params(settings, info.run_id) if info and info.run_id else {})
-    nxt = next_bar_returns(bars).reindex(current.index).to_numpy()
-    usable = np.isfinite(nxt)  # the newest bar has no next return yet
-    positions = spec.positions(p, hp)[usable]
-    returns = net_returns(positions, nxt[usable], settings.transaction_cost_bps)
+    params = run_params(settings, info.run_id) if info and info.run_id else {}
+    hp = spec.hyperparameters_from_params(params)
+    # What a position decided at bar t earns, with the configured fill and the symbol's cost.
+    nxt = next_bar_returns(bars, fill=settings.execution_fill).reindex(current.index).to_numpy()
+    usable = np.isfinite(nxt)  # the newest bars have no realised return yet
+    positions = spec.positions(p, hp, spec.base_rate_from_params(params))[usable]
+    ppy = float(baseline["periods_per_year"])
+    returns = net_returns(positions, nxt[usable], settings.cost_bps_for(stored.symbol))
+    returns = returns - ((1 + settings.risk_free_rate) ** (1 / ppy) - 1)  # excess, as mlops.agents.metrics
+    moments = baseline.get("baseline_returns")
     perf = sharpe_degradation(
-        returns, float(baseline["baseline_sharpe"]), float(baseline["periods_per_year"]), settings.drift_significance
+        returns,
+        float(baseline["baseline_sharpe"]),
+        ppy,
+        settings.drift_significance,
+        SharpeMoments(**moments) if moments else None,
     )
     rows.append(
         DriftRow(
@@ -200,11 +201,23 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
             perf.degradation,
             settings.drift_sharpe_warning,
             settings.drift_sharpe_critical,
-            classify(perf.degradation, settings.drift_sharpe_warning, settings.drift_sharpe_critical),
+            performance_status(
+                perf,
+                warning=settings.drift_sharpe_warning,
+                critical=settings.drift_sharpe_critical,
+                warning_p=settings.drift_sharpe_warning_p,
+                critical_p=settings.drift_significance,
+            ),
             {
                 "baseline_sharpe": perf.baseline_sharpe,
                 "current_sharpe": perf.current_sharpe,
                 "relative": perf.relative,
+                "p_value": perf.p_value,
+                "z": perf.z,
+                "test": "two-sample Sharpe z-test (Mertens/Opdyke variances)"
+                if perf.two_sample
+                else "one-sample PSR, baseline taken as known (baseline predates the two-sample test)",
+                "baseline_n": perf.baseline_n,
                 "probability_not_worse": perf.probability_not_worse,
                 "significant": perf.significant,
                 "n": perf.n,
@@ -233,6 +246,7 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
                     "sharpe_ratio": perf.current_sharpe,
                     "sharpe_degradation": perf.degradation,
                     "probability_not_worse": perf.probability_not_worse,
+                    "p_value": perf.p_value,
                     "check_id": check_id,
                 },
             )

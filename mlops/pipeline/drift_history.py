@@ -31,6 +31,28 @@ class DriftHistoryRow:
     status: str
     computed_at: datetime
     details: dict[str, Any]
+    # Why the status is what it is (None when the row has no test: older baselines, insufficient data).
+    # A feature summary row carries its deciding feature's numbers.
+    deciding_feature: str | None = None
+    p_value: float | None = None
+    adjusted_p: float | None = None  # Benjamini–Hochberg across features (feature rows)
+    null_percentile: float | None = None  # where the value falls in its bootstrap null, 0–100
+
+
+def _why(feature: str | None, drift_type: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The test's numbers of a stored row, from its details (the summary row's from its deciding feature)."""
+    if drift_type == "feature" and feature is None:
+        return {
+            "deciding_feature": details.get("deciding_feature", details.get("worst_feature")),
+            "p_value": details.get("deciding_p_value"),
+            "adjusted_p": details.get("deciding_adjusted_p"),
+            "null_percentile": details.get("deciding_null_percentile"),
+        }
+    return {
+        "p_value": details.get("p_value"),
+        "adjusted_p": details.get("adjusted_p"),
+        "null_percentile": details.get("null_percentile"),
+    }
 
 
 def drift_history(
@@ -78,6 +100,7 @@ def drift_history(
                 r.status,
                 r.computed_at,
                 dict(r.details),
+                **_why(r.feature, r.drift_type, dict(r.details)),
             )
             for r in session.scalars(query)
         ]
