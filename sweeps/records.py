@@ -13,6 +13,7 @@ from mlops.db import session_scope
 from mlops.db.models import HyperparameterSweep, SweepResult
 from mlops.errors import NotFoundError
 from mlops.settings import Settings
+from sweeps.selection import SelectionReport
 
 TERMINAL = ("completed", "stopped", "failed")
 
@@ -39,6 +40,7 @@ class SweepRecord:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    selection: SelectionReport | None = None  # the winner judged for selection bias, once finished
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def _sweep(row: HyperparameterSweep) -> SweepRecord:
         row.error,
         row.created_at,
         row.finished_at,
+        SelectionReport.from_json(row.selection) if row.selection else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Sweeps: create one (study + enqueued grid + parent MLflow run), run workers that each claim an
 unevaluated grid point at a time from the Optuna storage, recover the points of dead workers, and
-finalize (best trial on the parent run and in the app DB).
+finalize (best trial on the parent run and in the app DB, with its Deflated Sharpe Ratio for the
+number of trials run: `sweeps.selection`).
 
 Claims: every grid point is enqueued once as a WAITING Optuna trial when the sweep is created; a
 worker claims one by moving it WAITING → RUNNING in the storage, which succeeds for exactly one
@@ -41,6 +42,7 @@ from sweeps.records import (
     record_trial,
     update_sweep,
 )
+from sweeps.selection import SelectionReport, assess_selection
 from sweeps.storage import open_storage
 from sweeps.trial import evaluate_point
 
@@ -322,6 +324,7 @@ def run_worker(settings: Settings, sweep_id: int, *, deadline: float | None = No
             sweep_id=sweep.id,
             trial_number=trial.number,
             objective=sweep.objective_metric,
+            symbol=sweep.symbol or settings.symbol,
         )
         shown = {k: outcome.metrics[k] for k in SHOWN_METRICS if k in outcome.metrics}
         trial.set_user_attr("skippy", {"mlflow_run_id": outcome.child_run_id, **shown})
@@ -385,6 +388,7 @@ def finalize(settings: Settings, sweep_id: int, *, stop_reason: str | None = Non
     status = "completed" if not state.remaining else "stopped"
     ranked = [t for t in ranked_trials(settings, sweep) if t.status == "complete"]
     best = ranked[0] if ranked else None
+    selection = judge_selection(sweep, ranked)
     if not finish_sweep_once(
         settings,
         sweep_id,
@@ -394,6 +398,7 @@ def finalize(settings: Settings, sweep_id: int, *, stop_reason: str | None = Non
         best_trial_number=best.trial_number if best else None,
         best_value=best.objective_value if best else None,
         best_params=best.params if best else None,
+        selection=selection.to_json(),
         error=stop_reason,
     ):
         return get_sweep(settings, sweep_id)
@@ -408,12 +413,22 @@ def finalize(settings: Settings, sweep_id: int, *, stop_reason: str | None = Non
             metrics[f"best_{sweep.objective_metric}"] = float(best.objective_value or 0.0)
             metrics |= {f"best_trial_{k}": v for k, v in best.metrics.items() if not k.startswith("test_")}
             params = {f"best_{k}": v for k, v in best.params.items()} | {"best_trial_number": best.trial_number}
+        if selection.dsr is not None:
+            metrics |= {
+                "best_deflated_sharpe_ratio": selection.dsr,
+                "best_expected_max_sharpe": float(selection.expected_max_sharpe or 0.0),
+                "best_psr": float(selection.psr_vs_zero or 0.0),
+            }
         log_batch(
             settings,
             sweep.parent_run_id,
             params=params,
             metrics=metrics,
-            tags={"skippy.status": status, "skippy.best_child_run_id": (best.child_run_id or "") if best else ""},
+            tags={
+                "skippy.status": status,
+                "skippy.best_child_run_id": (best.child_run_id or "") if best else "",
+                "skippy.selection_verdict": selection.verdict[:5000],
+            },
         )
         end_run(settings, sweep.parent_run_id, "FINISHED")
     log.info(
@@ -424,6 +439,19 @@ def finalize(settings: Settings, sweep_id: int, *, stop_reason: str | None = Non
         metrics={"complete": state.complete, "failed": state.failed, "best": best.objective_value if best else None},
     )
     return get_sweep(settings, sweep_id)
+
+
+def judge_selection(sweep: SweepRecord, complete: list[TrialRecord]) -> SelectionReport:
+    """The winner (first of `complete`, ranked best first) judged for selection bias: its validation
+    Sharpe deflated for the number of trials it was picked from, whatever the sweep's objective."""
+    if not complete:
+        return SelectionReport(verdict="no DSR: no trial completed", objective=sweep.objective_metric)
+    return assess_selection(
+        complete[0].metrics,
+        [t.metrics for t in complete],
+        objective=sweep.objective_metric,
+        best_trial_number=complete[0].trial_number,
+    )
 
 
 def _worker_process(settings: Settings, sweep_id: int, deadline: float | None) -> None:

@@ -39,8 +39,11 @@ def evaluate_point(
     sweep_id: int,
     trial_number: int,
     objective: str,
+    symbol: str | None = None,
 ) -> TrialOutcome:
-    """Train with `params` (the agent's defaults for the rest), objective from the *validation* split."""
+    """Train with `params` (the agent's defaults for the rest), objective from the *validation* split.
+    Fills and costs are the ones a retrain of `symbol` uses, so the winner is judged as it will be
+    trained when registered."""
     from tracking.runs import end_run, log_batch, start_run
 
     start = time.perf_counter()
@@ -53,12 +56,12 @@ def evaluate_point(
         parent_run_id=parent_run_id,
     )
     try:
-        data = build_dataset(bars, spec, hp, features)
+        data = build_dataset(bars, spec, hp, features, fill=settings.execution_fill)
         trained = train_agent(
             spec,
             hp,
             data,
-            **training_options(settings),
+            **training_options(settings, symbol),
             importance=False,
             time_limit_seconds=settings.sweep_trial_timeout_seconds,
         )
@@ -73,6 +76,8 @@ def evaluate_point(
     metrics = {k: v for k, v in trained.validation.items() if k not in COUNTS}
     metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in COUNTS}
     metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
+    # The Sharpe ratios are annualised with it; the sweep's selection test needs them per bar.
+    metrics["periods_per_year"] = float(data.periods_per_year)
     value = metrics.get(objective)
     log_batch(
         settings,

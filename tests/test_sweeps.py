@@ -3,23 +3,30 @@ parallel worker processes, each grid point exactly once, dead workers recovered.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from app import create_app
+from mlops.auth import create_key
+from mlops.cli import app as cli
 from mlops.data.generate import generate_market
 from mlops.errors import ConflictError, FeatureDisabledError, InvalidRequestError
 from mlops.flags import set_flag
 from mlops.pipeline.sweeps import register_best, sweep
-from mlops.settings import Settings
+from mlops.settings import Settings, get_settings
 from mlops.stores import init_stores
-from sweeps.records import get_sweep, list_trials, ranked_trials
-from sweeps.runner import create_sweep, progress, run_sweep, run_worker
+from sweeps.records import SweepRecord, TrialRecord, get_sweep, list_trials, ranked_trials
+from sweeps.runner import create_sweep, judge_selection, progress, run_sweep, run_worker
 from tests.conftest import fresh_postgres_url, make_settings
 
 pytestmark = pytest.mark.slow
@@ -80,6 +87,47 @@ def test_parallel_sweep_evaluates_each_point_once_as_nested_runs(settings: Setti
     assert values == sorted(values, reverse=True) and ranked[0].params == record.best_params
     # The winner is picked on validation, never on the held-out test split.
     assert ranked[0].objective_value == pytest.approx(ranked[0].metrics["sharpe_ratio"])
+    _assert_selection_stored_and_shown(settings, record, ranked[0], parent.data)
+
+
+def _assert_selection_stored_and_shown(settings: Settings, record: SweepRecord, best: TrialRecord, run: Any) -> None:
+    """The winner's Deflated Sharpe Ratio: in the app DB, on the parent run, in the API and the CLI."""
+    selection = record.selection
+    assert selection is not None and selection.dsr is not None and selection.n_trials == record.n_complete
+    assert selection.best_trial_number == best.trial_number
+    assert selection.best_sharpe == pytest.approx(best.metrics["sharpe_ratio"])
+    assert selection.periods_per_year == best.metrics["periods_per_year"] > 0
+    assert selection.n_samples == best.metrics["n_samples"]
+    expected = judge_selection(record, [t for t in ranked_trials(settings, record) if t.status == "complete"])
+    assert selection == expected  # what was stored is what the rule gives on the stored trials
+    measured = "returns_skew" in best.metrics and "returns_kurtosis" in best.metrics
+    assert (selection.moments == "measured") is measured
+    assert run.metrics["best_deflated_sharpe_ratio"] == pytest.approx(selection.dsr)
+    assert run.metrics["best_expected_max_sharpe"] == pytest.approx(selection.expected_max_sharpe)
+    assert run.metrics["best_psr"] == pytest.approx(selection.psr_vs_zero)
+    assert run.tags["skippy.selection_verdict"] == selection.verdict
+
+    key = create_key(settings, name=f"sweep-viewer-{record.id}", role="viewer", created_by="test").key
+    with TestClient(create_app(settings, dispatch=False)) as client:
+        response = client.get(
+            "/api/mlops/sweep-results", params={"sweep_id": record.id}, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert response.status_code == 200, response.text
+    shown = response.json()[0]["sweep"]["selection"]
+    assert shown["dsr"] == pytest.approx(selection.dsr) and shown["verdict"] == selection.verdict
+    assert shown["n_trials"] == selection.n_trials and shown["expected_max_sharpe"] is not None
+
+    env = {"SKIPPY_HOME": str(settings.home), "COLUMNS": "200", "MLFLOW_TRACKING_URI": None, "DATABASE_URL": None}
+    get_settings.cache_clear()
+    try:
+        text = CliRunner().invoke(cli, ["ai", "sweep-results", "--sweep-id", str(record.id)], env=env)
+        listed = CliRunner().invoke(cli, ["ai", "sweeps", "--json"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert text.exit_code == 0, text.output
+    assert f"DSR {selection.dsr:.3f}" in text.stdout and selection.verdict in " ".join(text.stdout.split())
+    row = next(r for r in json.loads(listed.stdout) if r["id"] == record.id)
+    assert row["selection"]["dsr"] == pytest.approx(selection.dsr)
 
 
 def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(settings: Settings) -> None:
@@ -90,6 +138,9 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(settings: Settings)
     failed = [t for t in list_trials(settings, record.id) if t.status == "failed"]
     assert len(failed) == 1 and "diverged" in (failed[0].error or "")
     assert record.best_params == {"learning_rate": 0.01, "hidden_units": 16}
+    # One complete trial: nothing to deflate against, and the sweep says so instead of failing.
+    assert record.selection is not None and record.selection.dsr is None
+    assert record.selection.verdict.startswith("no DSR: 1 complete trial") and record.selection.objective == "val_loss"
 
 
 def test_a_time_budget_stops_cleanly_and_a_worker_can_resume(settings: Settings) -> None:
@@ -197,11 +248,10 @@ def test_two_worker_processes_share_a_sweep_on_postgres(postgres_server: str, tm
     ]
     outputs = [w.communicate(timeout=600) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
-    import json
-
     evaluated = [json.loads(out)["evaluated"] for out, _ in outputs]
     assert sum(evaluated) == 12
     trials = study_trials(pg, str(created.study_name))
     assert all(t.state == TrialState.COMPLETE for t in trials) and len(trials) == 12
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 12
     assert get_sweep(pg, created.id).status == "completed"
+    assert get_sweep(pg, created.id).selection is not None

@@ -60,6 +60,8 @@ def sweeps(
     response_model=list[SweepResults],
     responses=documented(404),
     summary="Trials ranked by the objective: one sweep (sweep_id) or the newest sweeps",
+    description="Each sweep carries `selection`: its winner's validation Sharpe deflated for the number of "
+    "trials it was picked from (Deflated Sharpe Ratio, with its inputs and a verdict in words).",
 )
 def sweep_results(
     settings: SettingsDep,

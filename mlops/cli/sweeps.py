@@ -43,6 +43,21 @@ def _results_table(settings: Any, record: Any, limit: int) -> None:
             for t in rows
         ],
     )
+    _selection_line(record)
+
+
+def _selection_line(record: Any) -> None:
+    """The winner judged for selection bias (Deflated Sharpe Ratio), in words, under the table."""
+    selection = record.selection
+    if selection is None:
+        return
+    # The verdict already names the DSR, the expected maximum and the number of trials.
+    unadjusted = (
+        f"; without the correction, PSR vs 0 {selection.psr_vs_zero:.3f}" if selection.psr_vs_zero is not None else ""
+    )
+    console.print(f"selection bias: {selection.verdict}{unadjusted}", highlight=False, soft_wrap=True)
+    for note in selection.notes:
+        console.print(f"  note: {note}", highlight=False, soft_wrap=True)
 
 
 def sweep(
@@ -59,7 +74,8 @@ def sweep(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a grid sweep: one Optuna study, a parent MLflow run and one nested child run per grid point,
-    in parallel worker processes. Every grid point is evaluated exactly once."""
+    in parallel worker processes. Every grid point is evaluated exactly once. The winner's Sharpe is
+    judged for selection bias: its Deflated Sharpe Ratio for the number of trials run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mlops.pipeline.sweeps import register_best as do_register
@@ -193,7 +209,7 @@ def sweeps(
     def render() -> None:
         table(
             "Sweeps",
-            ["id", "name", "agent", "status", "points", "complete", "failed", "best", "study", "created"],
+            ["id", "name", "agent", "status", "points", "complete", "failed", "best", "DSR", "study", "created"],
             [
                 [
                     str(r.id),
@@ -204,6 +220,7 @@ def sweeps(
                     str(r.n_complete),
                     str(r.n_failed),
                     r.best_value,
+                    fmt(r.selection.dsr if r.selection else None, 3),
                     r.study_name or "-",
                     r.created_at,
                 ]
