@@ -36,6 +36,10 @@ class TrialTimeoutError(SkippyError):
     """A training run took longer than its time limit."""
 
 
+class ChampionUnavailableError(SkippyError):
+    """The champion could not be scored to compare a candidate with: the run fails, nothing deploys."""
+
+
 class ConflictError(SkippyError):
     """The operation clashes with the current state (e.g. a retrain of that agent is already running)."""
 

@@ -164,7 +164,7 @@ def bars_for_power(
     term), so n = 2(1 − ρ)·periods·((z₁₋α + z_power)/effect)². At power 0.5, z_power = 0."""
     if min_effect <= 0:
         raise ValueError(f"min_effect must be > 0, got {min_effect}")
-    rho = min(max(correlation, 0.0), 0.99)
+    rho = min(max(correlation, -0.99), 0.99)
     z = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(power))
     if not math.isfinite(z) or z <= 0:  # α ≥ 0.5 (or 1): any positive lead passes, no sample size to plan
         return 10

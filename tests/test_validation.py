@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.agents.metrics import net_returns
+from mlops.agents.metrics import net_returns, sharpe_ratio
 from mlops.pipeline.champion import ChampionWindows, is_out_of_sample
 from mlops.pipeline.validation import GateInputs, Scored, decide
 from mlops.settings import Settings
@@ -184,6 +184,27 @@ def test_the_edge_requirement_can_be_waived_but_is_still_recorded(settings: Sett
     waived = decide(inputs(moves, coin), settings.model_copy(update={"gate_require_edge": False}))
     assert waived.passed and "not required: SKIPPY_GATE_REQUIRE_EDGE=false" in waived.reason
     assert waived.metrics["gate_sharpe_diff"] < 0  # still measured
+
+
+def test_sharpe_ratios_are_in_excess_of_the_risk_free_rate(settings: Settings) -> None:
+    moves = market(17)
+    skilled = strategy(foresight(moves, 0.1, 18), moves)
+    decision = decide(inputs(moves, skilled, risk_free_rate=0.05), settings)
+    assert decision.metrics["gate_candidate_sharpe"] == pytest.approx(sharpe_ratio(skilled.returns, 252.0, 0.05))
+    assert decision.metrics["gate_always_long_sharpe"] == pytest.approx(
+        sharpe_ratio(net_returns(np.ones(N), moves, 1.0), 252.0, 0.05)
+    )
+
+
+def test_paper_trading_tests_against_the_champion_alone(settings: Settings) -> None:
+    moves = market(5, drift=0.001)  # always-long is hard to beat here
+    champion = strategy(-foresight(moves, 0.15, 19), moves)  # a champion that has gone wrong
+    better = strategy(foresight(moves, 0.06, 20), moves)  # clearly better than it, not than always-long
+    paper = inputs(moves, better, champion, comparison="paper_trading")
+    assert not decide(paper, settings).passed  # the full gate would also ask for the edge ...
+    decision = decide(paper, settings, edge=False)  # ... paper trading asks only the paired test
+    assert decision.passed and "beats_champion_sharpe ok" in decision.reason
+    assert "not part of paper trading's test" in decision.reason
 
 
 def test_unknown_comparison_is_refused(settings: Settings) -> None:

@@ -98,6 +98,11 @@ def probability_metrics(y: np.ndarray, p: np.ndarray, base_rate: float) -> dict[
     }
 
 
+def risk_free_per_bar(risk_free_rate: float, ppy: float) -> float:
+    """The per-bar rate that compounds to the annual `risk_free_rate` over `ppy` bars."""
+    return (1 + risk_free_rate) ** (1 / ppy) - 1 if ppy > 0 else 0.0
+
+
 def sharpe_ratio(returns: np.ndarray, ppy: float, risk_free_rate: float = 0.0) -> float:
     """Annualised Sharpe ratio of per-bar returns in excess of the per-bar risk-free rate
     ((1 + annual)^(1/ppy) − 1); 0 when the returns do not vary."""
@@ -106,8 +111,7 @@ def sharpe_ratio(returns: np.ndarray, ppy: float, risk_free_rate: float = 0.0) -
     sd = float(np.std(returns, ddof=1))
     if sd <= 0:
         return 0.0
-    per_bar = (1 + risk_free_rate) ** (1 / ppy) - 1 if ppy > 0 else 0.0
-    return float((np.mean(returns) - per_bar) / sd * np.sqrt(ppy))
+    return float((np.mean(returns) - risk_free_per_bar(risk_free_rate, ppy)) / sd * np.sqrt(ppy))
 
 
 def return_moments(returns: np.ndarray) -> dict[str, float]:

@@ -147,7 +147,7 @@ def runs(
         rows,
         lambda: table(
             "Model runs",
-            ["id", "agent", "status", "deployment", "version", "trigger", "created", "sharpe", "gate", "verdict"],
+            ["id", "agent", "status", "deployment", "version", "trigger", "created", "sharpe", "ΔSharpe [CI]", "gate"],
             [
                 [
                     str(r.id),
@@ -159,7 +159,7 @@ def runs(
                     r.created_at,
                     r.metrics.get("test_sharpe_ratio"),
                     _gate_cell(r.validation),
-                    ((r.validation or {}).get("verdict") or r.error or "")[:160],
+                    _verdict_cell(r.validation, r.error),
                 ]
                 for r in rows
             ],
@@ -167,14 +167,27 @@ def runs(
     )
 
 
+def _verdict_cell(validation: dict[str, Any] | None, error: str | None) -> str:
+    """The gate's outcome in a few words: against what, and which checks failed (full text: --json)."""
+    if not validation:
+        return (error or "")[:120]
+    against = (validation.get("comparison") or "none").replace("_", " ")
+    against = "naive baselines" if against == "none" else f"v{validation.get('champion_version')} ({against})"
+    failed = [name for name, c in (validation.get("checks") or {}).items() if not c.get("passed")]
+    if not failed:
+        return f"passed vs {against}"
+    return f"rejected vs {against}: " + ", ".join(failed)
+
+
 def _gate_cell(validation: dict[str, Any] | None) -> str:
-    """ΔSharpe [CI] and p of the gate's comparison, e.g. '+0.21 [-0.05, +0.48] p 0.11'."""
+    """ΔSharpe [CI] and its p against the gate's comparator (the champion, or always-long for a first
+    model), e.g. '+0.21 [-0.05, +0.48] p 0.11'; risk_assessor's deciding Brier test is in the verdict."""
     m = (validation or {}).get("metrics") or {}
     if "gate_sharpe_diff" not in m:
         return ""
     return (
         f"{m['gate_sharpe_diff']:+.2f} [{m['gate_sharpe_diff_ci_low']:+.2f}, {m['gate_sharpe_diff_ci_high']:+.2f}]"
-        f" p {m['gate_p_value']:.3f}"
+        f" p {m.get('gate_sharpe_p_value', m['gate_p_value']):.3f}"
     )
 
 

@@ -96,19 +96,27 @@ def champion_out_of_sample(
     bars: pd.DataFrame,
     data: Dataset,
     symbol: str,
+    candidate: Hyperparameters | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[Scored, str, str]:
-    """The champion's (or its recipe's) output on the candidate's test rows, the comparison made, a note."""
-    rows = data.splits.test
+    """The champion's (or its recipe's) output on `rows` (default: the candidate's test rows), the
+    comparison made, and a note saying why when it had to be refitted."""
+    rows = data.splits.test if rows is None else rows
     recipe = version_recipe(settings, spec, version)
     hp = recipe.hyperparameters
     start, end = data.features.index[rows[0]], data.features.index[rows[-1]]
+    # The champion's validation labels look `purge` bars past its validation window: the compared bars must
+    # start that far after it (the bar `purge` rows before the first compared one is past it).
+    guard = data.features.index[max(int(rows[0]) - data.splits.purge, 0)]
     windows = champion_windows(settings, spec.name, version)
     cost = settings.cost_bps_for(symbol)
-    if is_out_of_sample(windows, symbol, start, end):
+    if is_out_of_sample(windows, symbol, guard, end):
         p = version_probabilities(settings, spec, version, data.features.iloc[rows])
         return scored(spec, hp, p, data, rows, cost, recipe.base_rate), "champion_scored", ""
     # Walk-forward: the champion's hyperparameters trained on the candidate's training split.
     own = build_dataset(bars, spec, hp, fill=data.fill)
+    if len(own.splits.train) == 0 or own.features.index[own.splits.train[-1]] >= start:
+        raise ValueError(f"no training bars before {start:%Y-%m-%d} to refit v{version}'s recipe on")
     refit = train_agent(spec, hp, own, importance=False, **training_options(settings, symbol))
     p = refit.predict(own.features.to_numpy()[rows])
     if windows.symbol != symbol:
@@ -116,5 +124,7 @@ def champion_out_of_sample(
     elif windows.validation_end is None:
         why = f"v{version} has no recorded training windows"
     else:
-        why = f"the test bars from {start:%Y-%m-%d} are inside v{version}'s training/validation window"
+        why = f"the bars from {start:%Y-%m-%d} are inside v{version}'s training/validation window"
+    if candidate is not None and candidate == hp:
+        why += "; the candidate has the champion's own recipe, so the refit is the candidate itself"
     return scored(spec, hp, p, own, rows, cost, own.base_rate), "champion_refit", f": {why}"

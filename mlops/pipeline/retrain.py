@@ -22,7 +22,7 @@ from mlops.data.features import FEATURE_NAMES
 from mlops.data.store import count_bars, load_bars
 from mlops.db import session_scope
 from mlops.db.models import DriftBaseline, FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
-from mlops.errors import DataQualityError, SkippyError
+from mlops.errors import ChampionUnavailableError, DataQualityError, SkippyError
 from mlops.logs import get_logger
 from mlops.pipeline.artifacts import write_artifacts
 from mlops.pipeline.champion import champion_out_of_sample, scored
@@ -108,7 +108,7 @@ def retrain(
             settings, spec, trained, data, quality, decision, mlflow_run_id, run_id, timer, symbol
         )
         with timer.phase("app_db"):
-            _record_training(settings, run_id, agent, version, trained, data, symbol)
+            _record_training(settings, run_id, agent, version, trained, data, symbol, decision)
         with timer.phase("deployment"):
             result = _deploy(settings, spec, run_id, version, trained, decision, mlflow_run_id, requested_by)
         return replace(result, timings=timer.seconds)
@@ -140,15 +140,19 @@ def validate_against_champion(
         periods_per_year=data.periods_per_year,
         train_positive_share=data.base_rate if data.base_rate is not None else 0.5,
         candidate=candidate,
+        risk_free_rate=settings.risk_free_rate,
     )
     champion = registry.alias_version(settings, spec.name, registry.CHAMPION)
     if champion is None:
         return decide(inputs, settings)
     try:
-        theirs, comparison, note = champion_out_of_sample(settings, spec, champion, bars=bars, data=data, symbol=symbol)
-    except Exception as exc:  # a champion that cannot be scored must not be replaced blindly
-        log.warning("champion could not be scored", agent_type=spec.name, champion=champion, error=str(exc))
-        return ValidationDecision(False, f"could not score champion v{champion}: {exc}", champion)
+        theirs, comparison, note = champion_out_of_sample(
+            settings, spec, champion, bars=bars, data=data, symbol=symbol, candidate=trained.hyperparameters
+        )
+    except Exception as exc:
+        # A champion that cannot be scored is neither replaced blindly nor a verdict on the candidate (the
+        # cause may be passing: a store restarting): the run fails, nothing is registered, retry later.
+        raise ChampionUnavailableError(f"could not score champion v{champion} to compare with: {exc}") from exc
     return decide(
         replace(inputs, champion=theirs, champion_version=champion, comparison=comparison, comparison_note=note),
         settings,
@@ -319,7 +323,14 @@ def _record_quality(
 
 
 def _record_training(
-    settings: Settings, run_id: int, agent: str, version: int, trained: TrainedAgent, data: Dataset, symbol: str
+    settings: Settings,
+    run_id: int,
+    agent: str,
+    version: int,
+    trained: TrainedAgent,
+    data: Dataset,
+    symbol: str,
+    decision: ValidationDecision,
 ) -> None:
     from drift.baseline import compute_baseline
 
@@ -380,6 +391,7 @@ def _record_training(
             )
         row = session.get_one(ModelRun, run_id)
         row.model_version = version
+        row.validation = decision.record()  # before any alias moves: a run killed later keeps its verdict
         row.metrics = {k: trained.validation[k] for k in (*REPORTED, "val_loss")} | {
             f"test_{k}": trained.test[k] for k in REPORTED
         }

@@ -25,7 +25,7 @@ from mlops.data.store import load_bars
 from mlops.db import session_scope
 from mlops.db.models import ModelPerformanceHistory, ModelRun
 from mlops.errors import NotFoundError
-from mlops.pipeline.champion import scored
+from mlops.pipeline.champion import champion_out_of_sample, scored
 from mlops.pipeline.deployments import promote, retire_challenger
 from mlops.pipeline.scoring import version_probabilities, version_recipe
 from mlops.pipeline.validation import GateInputs, decide
@@ -101,20 +101,13 @@ def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-t
         return ChallengerEvaluation(agent, challenger, champion, "waiting", reason, len(paper), required)
     rows = paper[:required]  # one look at the sample sized in advance
     cost = settings.cost_bps_for(symbol)
-    features = data.features.iloc[rows]
-    outputs = {
-        version: scored(
-            spec,
-            recipe.hyperparameters,
-            version_probabilities(settings, spec, version, features),
-            data,
-            rows,
-            cost,
-            recipe.base_rate,
-        )
-        for version, recipe in ((challenger, mine_recipe), (champion, their_recipe))
-    }
-    mine, theirs = outputs[challenger], outputs[champion]
+    p_mine = version_probabilities(settings, spec, challenger, data.features.iloc[rows])
+    mine = scored(spec, mine_recipe.hyperparameters, p_mine, data, rows, cost, mine_recipe.base_rate)
+    # The champion too only on bars it never learned from (else its recipe refitted before them).
+    theirs, comparison, note = champion_out_of_sample(
+        settings, spec, champion, bars=bars, data=data, symbol=symbol, rows=rows
+    )
+    outputs = {challenger: mine, champion: theirs}
     decision = decide(
         GateInputs(
             agent=agent,
@@ -127,8 +120,11 @@ def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-t
             champion=theirs,
             champion_version=champion,
             comparison="paper_trading",
+            comparison_note=f", champion {comparison.replace('_', ' ')}{note}",
+            risk_free_rate=settings.risk_free_rate,
         ),
         settings,
+        edge=False,  # the paired test alone decides: both passed their edge checks when they were validated
     )
     metrics: dict[int, dict[str, float]] = {}
     start, end = data.features.index[rows[0]].to_pydatetime(), data.features.index[rows[-1]].to_pydatetime()

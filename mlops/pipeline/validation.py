@@ -24,12 +24,13 @@ trials and one truly 0.5 better in ≥ 50 % when candidate and champion returns 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from mlops.agents.metrics import risk_free_per_bar
 from mlops.settings import Settings
 from mlops.stats import PairedTest, paired_mean_test, paired_sharpe_test
 
@@ -59,6 +60,7 @@ class GateInputs:
     champion_version: int | None = None
     comparison: str = "none"  # one of COMPARISONS
     comparison_note: str = ""
+    risk_free_rate: float = 0.0  # annual; Sharpe ratios are of returns in excess of it
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def _p_fmt(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _hit_rates(inputs: GateInputs) -> tuple[float, float, int, PairedTest | None]:
+def _hit_rates(inputs: GateInputs, settings: Settings) -> tuple[float, float, int, PairedTest | None]:
     """Hit rate of the candidate's traded bars and of the majority class on those bars."""
     traded = inputs.candidate.positions != 0
     n = int(traded.sum())
@@ -96,14 +98,25 @@ def _hit_rates(inputs: GateInputs) -> tuple[float, float, int, PairedTest | None
     mine = (np.sign(inputs.candidate.positions[traded]) == move).astype(float)
     majority = 1.0 if inputs.train_positive_share >= 0.5 else -1.0
     naive = (move == majority).astype(float)
-    test = paired_mean_test(mine, naive, name="hit_rate") if n >= 10 else None
+    test = (
+        paired_mean_test(
+            mine,
+            naive,
+            name="hit_rate",
+            replications=settings.gate_bootstrap_replications,
+            confidence=settings.gate_confidence,
+            seed=settings.seed,
+        )
+        if n >= 10
+        else None
+    )
     return float(mine.mean()), float(naive.mean()), n, test
 
 
 def _edge_market_insight(
     inputs: GateInputs, settings: Settings, sharpe: PairedTest
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    hit, naive_hit, n_traded, hit_test = _hit_rates(inputs)
+    hit, naive_hit, n_traded, hit_test = _hit_rates(inputs, settings)
     checks: dict[str, dict[str, Any]] = {
         "edge_sharpe_vs_always_long": {
             "passed": sharpe.difference > 0,
@@ -183,6 +196,16 @@ def _edge_risk_assessor(
     return checks, metrics
 
 
+def _paired_check(test: PairedTest, passed: bool, rule: str) -> dict[str, Any]:
+    return {
+        "passed": passed,
+        "value": test.difference,
+        "ci": [test.ci_low, test.ci_high],
+        "p_value": test.p_value,
+        "rule": rule,
+    }
+
+
 def champion_sharpe_test(
     candidate: np.ndarray, champion: np.ndarray, periods_per_year: float, settings: Settings
 ) -> PairedTest:
@@ -233,38 +256,42 @@ def _against_champion(inputs: GateInputs, settings: Settings) -> tuple[dict[str,
             "gate_brier_p_value": brier.p_value,
             "gate_p_value": brier.p_value,
         }
-        checks["beats_champion_brier"] = {
-            "passed": brier.p_value < alpha,
-            "value": brier.difference,
-            "ci": [brier.ci_low, brier.ci_high],
-            "p_value": brier.p_value,
-            "rule": f"mean Brier lower than the champion's, paired block bootstrap p < {alpha}",
-        }
-        checks["not_worse_sharpe"] = {
-            "passed": sharpe.ci_high > 0,
-            "value": sharpe.difference,
-            "ci": [sharpe.ci_low, sharpe.ci_high],
-            "p_value": sharpe.p_value,
-            "rule": "exposure Sharpe not significantly below the champion's (CI upper end above 0)",
-        }
+        checks["beats_champion_brier"] = _paired_check(
+            brier, brier.p_value < alpha, f"mean Brier lower than the champion's, paired block bootstrap p < {alpha}"
+        )
+        checks["not_worse_sharpe"] = _paired_check(
+            sharpe, sharpe.ci_high > 0, "exposure Sharpe not significantly below the champion's (CI upper end above 0)"
+        )
     else:
         metrics["gate_p_value"] = sharpe.p_value
-        checks["beats_champion_sharpe"] = {
-            "passed": sharpe.p_value < alpha,
-            "value": sharpe.difference,
-            "ci": [sharpe.ci_low, sharpe.ci_high],
-            "p_value": sharpe.p_value,
-            "rule": f"Sharpe above the champion's, paired block bootstrap p < {alpha}",
-        }
+        checks["beats_champion_sharpe"] = _paired_check(
+            sharpe, sharpe.p_value < alpha, f"Sharpe above the champion's, paired block bootstrap p < {alpha}"
+        )
         if not comparable:
             checks["beats_champion_sharpe"]["note"] = "tails of different size: Brier scores not comparable"
     return checks, metrics
 
 
-def decide(inputs: GateInputs, settings: Settings) -> ValidationDecision:
-    """Apply the rule of this module's docstring; every number it used is in the decision."""
+def _in_excess(inputs: GateInputs) -> GateInputs:
+    """The same inputs with every return series in excess of the per-bar risk-free rate."""
+    rf = risk_free_per_bar(inputs.risk_free_rate, inputs.periods_per_year)
+    if rf == 0:
+        return inputs
+    champion = inputs.champion and replace(inputs.champion, returns=inputs.champion.returns - rf)
+    return replace(
+        inputs,
+        market=inputs.market - rf,
+        candidate=replace(inputs.candidate, returns=inputs.candidate.returns - rf),
+        champion=champion,
+    )
+
+
+def decide(inputs: GateInputs, settings: Settings, *, edge: bool = True) -> ValidationDecision:
+    """Apply the rule of this module's docstring; every number it used is in the decision. `edge=False`
+    leaves out the naive-baseline checks (recorded still), for staged rollout's paired test alone."""
     if inputs.comparison not in COMPARISONS:
         raise ValueError(f"unknown comparison {inputs.comparison!r}; one of {', '.join(COMPARISONS)}")
+    inputs = _in_excess(inputs)
     naive = paired_sharpe_test(
         inputs.candidate.returns,
         inputs.market,
@@ -273,8 +300,8 @@ def decide(inputs: GateInputs, settings: Settings) -> ValidationDecision:
         confidence=settings.gate_confidence,
         seed=settings.seed,
     )
-    edge = _edge_market_insight if inputs.agent == "market_insight" else _edge_risk_assessor
-    checks, metrics = edge(inputs, settings, naive)
+    edge_checks = _edge_market_insight if inputs.agent == "market_insight" else _edge_risk_assessor
+    checks, metrics = edge_checks(inputs, settings, naive)
     metrics |= {
         "gate_naive_sharpe_diff": naive.difference,
         "gate_naive_sharpe_p_value": naive.p_value,
@@ -296,10 +323,13 @@ def decide(inputs: GateInputs, settings: Settings) -> ValidationDecision:
         more_checks, more_metrics = _against_champion(inputs, settings)
         checks |= more_checks
         metrics |= more_metrics
+    waived = "" if edge else "not part of paper trading's test"
     if not settings.gate_require_edge:
+        waived = "not required: SKIPPY_GATE_REQUIRE_EDGE=false"
+    if waived:
         for name, c in checks.items():
             if name.startswith("edge_") and not c["passed"]:
-                c["passed"], c["note"] = True, "not required: SKIPPY_GATE_REQUIRE_EDGE=false"
+                c["passed"], c["note"] = True, waived
     failed = [name for name, c in checks.items() if not c["passed"]]
     against = (
         f"champion v{inputs.champion_version} ({inputs.comparison.replace('_', ' ')}{inputs.comparison_note})"
