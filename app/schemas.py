@@ -99,6 +99,7 @@ class RollbackRequest(Strict):
     agent_type: AgentType
     to_version: Id | None = Field(default=None, description="Default: the previous champion")
     reason: str = Field(default="", max_length=1000)
+    force: bool = Field(default=False, description="Roll back even to a version the validation gate rejected")
 
 
 class FlagUpdate(Strict):

@@ -21,7 +21,7 @@ from mlops.db.models import (
     TrainingDataQuality,
 )
 from mlops.errors import ConflictError, InvalidRequestError, NotFoundError, UnknownAgentError
-from mlops.pipeline.deployments import list_deployments, promote, rollback
+from mlops.pipeline.deployments import list_deployments, previous_champion, promote, rollback
 from mlops.pipeline.queries import get_run, list_models, list_runs
 from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
@@ -232,8 +232,12 @@ def test_real_daily_csv_retrain_validate_and_rollback(settings: Settings) -> Non
         if champion(settings, agent) is not None:
             assert "champion v" in second.reason
     before = champion(settings)
-    record = rollback(settings, agent="market_insight", actor="dave")
-    assert record.from_version == before and champion(settings) == record.to_version
+    if previous_champion(settings, "market_insight") is None:  # this test alone: nothing to roll back to
+        with pytest.raises(NotFoundError, match="no previous champion to roll back to"):
+            rollback(settings, agent="market_insight", actor="dave")
+    else:  # after the module's other tests the previous champion may be a forced, rejected version
+        record = rollback(settings, agent="market_insight", actor="dave", force=True)
+        assert record.from_version == before and champion(settings) == record.to_version
 
 
 def replace_settings(settings: Settings, **changes: object) -> Settings:
@@ -298,5 +302,11 @@ def test_a_rejected_version_is_only_promoted_with_force(settings: Settings) -> N
     assert record.from_version == before and champion(settings) == rejected.model_version
     rollback(settings, agent="market_insight", actor="eve")
     assert champion(settings) == before
+    # Rolling back again would land on the rejected version: refused unless forced, as a promotion is.
+    with pytest.raises(InvalidRequestError, match=r"would deploy v\d+, which validation rejected .* --force"):
+        rollback(settings, agent="market_insight", actor="eve")
+    assert champion(settings) == before
+    assert rollback(settings, agent="market_insight", actor="eve", force=True).to_version == rejected.model_version
+    promote(settings, agent="market_insight", version=before, actor="eve")  # type: ignore[arg-type]
     models = {m.agent_type: m for m in list_models(settings)}
     assert {v.symbol for v in models["market_insight"].versions} <= {"SYNTH", "GOOG", "TINY", "PAPER"}

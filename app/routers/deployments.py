@@ -43,4 +43,11 @@ def promote_version(settings: SettingsDep, who: Operator, body: PromoteRequest) 
     summary="Move the champion back to the previous one (or to_version) in one step",
 )
 def rollback_champion(settings: SettingsDep, who: Operator, body: RollbackRequest) -> DeploymentRecord:
-    return rollback(settings, agent=body.agent_type, actor=actor(who), to_version=body.to_version, reason=body.reason)
+    return rollback(
+        settings,
+        agent=body.agent_type,
+        actor=actor(who),
+        to_version=body.to_version,
+        reason=body.reason,
+        force=body.force,
+    )

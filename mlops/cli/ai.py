@@ -221,6 +221,7 @@ def rollback(
     agent: str = typer.Option(..., "--agent", "-a", help=AGENT_HELP),
     to_version: int = typer.Option(None, "--to-version", help="Default: the previous champion"),
     reason: str = typer.Option("", help="Why (kept in the deployment history)"),
+    force: bool = typer.Option(False, "--force", help="Roll back even to a version that validation rejected"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move the champion back to the previous champion (or a named version) in one step."""
@@ -228,8 +229,10 @@ def rollback(
 
     with user_errors():
         settings = ready_settings()
-        with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version}) as result:
-            record = do_rollback(settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason)
+        with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version, "force": force}) as result:
+            record = do_rollback(
+                settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason, force=force
+            )
             result["to_version"] = record.to_version
     emit(
         as_json,

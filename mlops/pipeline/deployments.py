@@ -175,9 +175,16 @@ def previous_champion(settings: Settings, agent: str) -> int | None:
 
 
 def rollback(
-    settings: Settings, *, agent: str, actor: str, to_version: int | None = None, reason: str = ""
+    settings: Settings,
+    *,
+    agent: str,
+    actor: str,
+    to_version: int | None = None,
+    reason: str = "",
+    force: bool = False,
 ) -> DeploymentRecord:
-    """Move `champion` back to the previous champion (or to `to_version`) in one step."""
+    """Move `champion` back to the previous champion (or to `to_version`) in one step. Like a promotion,
+    it never lands on a version the validation gate rejected unless `force` (a human's explicit call)."""
     from tracking import registry
 
     get_spec(agent)
@@ -187,10 +194,17 @@ def rollback(
     target = to_version if to_version is not None else previous_champion(settings, agent)
     if target is None:
         raise NotFoundError(f"{agent} has no previous champion to roll back to (champion is v{current})")
-    if registry.get_version(settings, agent, target) is None:
+    info = registry.get_version(settings, agent, target)
+    if info is None:
         raise NotFoundError(f"{agent} has no model version {target}")
     if target == current:
         raise ConflictError(f"{agent} v{target} is already the champion")
+    if info.tags.get("validation") == "rejected" and not force:
+        raise InvalidRequestError(
+            f"rolling {agent} back would deploy v{target}, which validation rejected "
+            f"({info.tags.get('validation_reason') or 'see its run'}); roll back anyway with --force, "
+            "or name another version with --to-version"
+        )
     return move_alias(
         settings,
         agent=agent,
