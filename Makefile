@@ -9,7 +9,7 @@ $(UV):
 	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
 
 env: $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 ## Initialise the embedded stores, load the synthetic market, train both agents, serve the API (:5000) and the MLflow UI (:5001).
 run: env

@@ -24,7 +24,7 @@ from typing import Any
 
 from mlops.agents.specs import get_spec
 from mlops.data.features import compute_features
-from mlops.data.store import load_bars
+from mlops.data.store import load_bars, resolve_symbol
 from mlops.errors import ConflictError, InvalidRequestError
 from mlops.flags import require
 from mlops.logs import get_logger
@@ -113,7 +113,7 @@ def create_sweep(
     direction = direction or OBJECTIVES[objective]
     if direction not in ("maximize", "minimize"):
         raise InvalidRequestError(f"direction must be maximize or minimize, got {direction!r}")
-    symbol = symbol or settings.symbol
+    symbol = resolve_symbol(settings.app_db_url, symbol, settings.symbol)
     load_bars(settings.app_db_url, symbol)  # fails now, naming the symbols that exist, rather than in every trial
     points = grid_points(clean)
     name = name or f"{agent}-{datetime.now(UTC):%Y%m%d-%H%M%S}"

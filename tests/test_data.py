@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.data.store import bars_status, import_bars_file, load_bars, upsert_bars
+from mlops.data.store import bars_status, import_bars_file, load_bars, resolve_symbol, upsert_bars
 from mlops.data.validation import normalise_bars
 from mlops.errors import DataValidationError, NotFoundError
 from tests.conftest import bars_frame, real_csv
@@ -110,6 +110,17 @@ def test_loading_an_unknown_symbol_names_the_known_ones(db_url: str) -> None:
     upsert_bars(db_url, "AAA", bars_frame(5), "t")
     with pytest.raises(NotFoundError, match=r"no bars for symbol 'ZZZ' \(symbols with bars: AAA\)"):
         load_bars(db_url, "ZZZ")
+
+
+def test_with_no_symbol_given_the_only_symbol_in_the_store_is_used(db_url: str) -> None:
+    assert resolve_symbol(db_url, None, "SYNTH") == "SYNTH"  # empty store: the default, whose absence is reported
+    upsert_bars(db_url, "SPX", bars_frame(5), "t")
+    assert resolve_symbol(db_url, None, "SYNTH") == "SPX"  # a user who imported SPX alone means SPX
+    assert resolve_symbol(db_url, "QQQ", "SYNTH") == "QQQ"  # asked for: always that one
+    upsert_bars(db_url, "AAA", bars_frame(5), "t")
+    assert resolve_symbol(db_url, None, "SYNTH") == "SYNTH"  # several: no guessing
+    upsert_bars(db_url, "SYNTH", bars_frame(5), "t")
+    assert resolve_symbol(db_url, None, "SYNTH") == "SYNTH"
 
 
 def test_timezone_aware_dates_are_stored_in_utc(tmp_path: Path) -> None:

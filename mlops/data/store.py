@@ -136,6 +136,18 @@ def load_bars(db_url: str, symbol: str) -> pd.DataFrame:
     return frame.set_index("ts")
 
 
+def resolve_symbol(db_url: str, symbol: str | None, configured: str) -> str:
+    """The symbol to work on: the one asked for; else the configured default (SKIPPY_SYMBOL) when it has
+    bars; else the only symbol in the store, if there is exactly one (a user who imported SPX alone means
+    SPX). Otherwise the configured one, whose absence `load_bars` reports with the symbols there are."""
+    if symbol:
+        return symbol
+    if count_bars(db_url, configured) > 0:
+        return configured
+    symbols = [s.symbol for s in bars_status(db_url)]
+    return symbols[0] if len(symbols) == 1 else configured
+
+
 def bars_status(db_url: str) -> list[SymbolStatus]:
     with session_scope(db_url) as session:
         rows = session.execute(

@@ -90,11 +90,11 @@ def submit_retrain(
 ) -> JobRecord:
     """Queue a retrain: a `queued` model run and its job, in one transaction. ConflictError if the
     agent is already retraining (a queued/running job, or a CLI retrain holding the agent's lock)."""
-    from mlops.data.store import count_bars
+    from mlops.data.store import count_bars, resolve_symbol
 
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
-    symbol = symbol or settings.symbol
+    symbol = resolve_symbol(settings.app_db_url, symbol, settings.symbol)
     if count_bars(settings.app_db_url, symbol) == 0:
         raise NotFoundError(f"no market bars for symbol {symbol!r}; import or generate some first")
     key = f"retrain:{agent}"

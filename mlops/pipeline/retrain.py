@@ -19,7 +19,7 @@ from mlops.agents.metrics import net_returns
 from mlops.agents.specs import AgentSpec, Hyperparameters, get_spec
 from mlops.agents.training import Dataset, TrainedAgent, build_dataset, train_agent, training_options
 from mlops.data.features import FEATURE_NAMES
-from mlops.data.store import count_bars, load_bars
+from mlops.data.store import count_bars, load_bars, resolve_symbol
 from mlops.db import session_scope
 from mlops.db.models import DriftBaseline, FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
 from mlops.errors import ChampionUnavailableError, DataQualityError, SkippyError
@@ -77,7 +77,7 @@ def retrain(
     `queued_run_id` starts a run row the API created (status queued) instead of a new one."""
     spec = get_spec(agent)
     hp = spec.hyperparameters(hyperparameters)
-    symbol = symbol or settings.symbol
+    symbol = resolve_symbol(settings.app_db_url, symbol, settings.symbol)
     if count_bars(settings.app_db_url, symbol) == 0:
         load_bars(settings.app_db_url, symbol)  # raises NotFoundError naming the symbols that have bars
     run_id = start_locked_run(
