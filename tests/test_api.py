@@ -295,6 +295,8 @@ def test_drift_reports_are_served(api: Api) -> None:
 def test_feature_importance_and_performance_history(api: Api) -> None:
     ranked = api.get("/api/mlops/feature-importance", agent_type="market_insight").json()
     assert len(ranked) == 13 and [r["rank"] for r in ranked] == list(range(1, 14))
+    champion = api.get("/api/mlops/models", agent_type="market_insight").json()[0]["champion"]
+    assert {r["model_version"] for r in ranked} == {champion}  # what is trading, not the newest version
     assert ranked[0]["importance"] >= ranked[-1]["importance"]
     error_of(api.get("/api/mlops/feature-importance", agent_type="market_insight", version=99), 404)
     history = api.get("/api/mlops/performance-history", agent_type="market_insight").json()["items"]

@@ -22,7 +22,7 @@ from mlops.db.models import (
 )
 from mlops.errors import ConflictError, InvalidRequestError, NotFoundError, UnknownAgentError
 from mlops.pipeline.deployments import list_deployments, previous_champion, promote, rollback
-from mlops.pipeline.queries import get_run, list_models, list_runs
+from mlops.pipeline.queries import feature_importance, get_run, list_models, list_runs
 from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
 from mlops.stores import init_stores
@@ -308,5 +308,15 @@ def test_a_rejected_version_is_only_promoted_with_force(settings: Settings) -> N
     assert champion(settings) == before
     assert rollback(settings, agent="market_insight", actor="eve", force=True).to_version == rejected.model_version
     promote(settings, agent="market_insight", version=before, actor="eve")  # type: ignore[arg-type]
+
+    # Feature importance by default is the champion's (what is trading), not the newest version's.
+    def default_importance() -> set[int]:
+        return {r.model_version for r in feature_importance(settings, agent="market_insight")}
+
+    newest = max(r.model_version for r in feature_importance(settings, agent="market_insight", all_versions=True))
+    assert default_importance() == {before} and rejected.model_version < newest
+    promote(settings, agent="market_insight", version=rejected.model_version, actor="eve", force=True)
+    assert default_importance() == {rejected.model_version}
+    rollback(settings, agent="market_insight", actor="eve", to_version=before)
     models = {m.agent_type: m for m in list_models(settings)}
     assert {v.symbol for v in models["market_insight"].versions} <= {"SYNTH", "GOOG", "TINY", "PAPER"}

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/mlops", tags=["insights"], responses=documented(
     "/feature-importance",
     response_model=list[ImportanceRecord],
     responses=documented(404),
-    summary="Permutation importance on the held-out split: newest version, one version, or all versions",
+    summary="Permutation importance on the held-out split: the champion's, one version's, or all versions'",
 )
 def importance(
     settings: SettingsDep,

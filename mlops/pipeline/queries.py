@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from mlops.agents.specs import get_spec
 from mlops.db import session_scope
-from mlops.db.models import FeatureImportance, ModelPerformanceHistory, ModelRun
+from mlops.db.models import FeatureImportance, ModelDeployment, ModelPerformanceHistory, ModelRun
 from mlops.db.session import create_db_engine
 from mlops.errors import NotFoundError
 from mlops.settings import AGENTS, Settings
@@ -195,13 +195,26 @@ class ImportanceRecord:
 def feature_importance(
     settings: Settings, *, agent: str, version: int | None = None, all_versions: bool = False
 ) -> list[ImportanceRecord]:
-    """Permutation importance of `version` (default: the newest version that has some), ranked;
-    with `all_versions`, every version's (importance over time)."""
+    """Permutation importance of `version` (default: the deployed champion's — what is trading — or,
+    with no champion, the newest version that has some), ranked; with `all_versions`, every version's
+    (importance over time). The champion is read from the deployment history: no MLflow call."""
     get_spec(agent)
     query = select(FeatureImportance).where(FeatureImportance.agent_type == agent)
+    champion: int | None = None
+    if version is None and not all_versions:
+        with session_scope(settings.app_db_url) as session:
+            latest = session.scalars(
+                select(ModelDeployment)
+                .where(ModelDeployment.agent_type == agent, ModelDeployment.alias == "champion")
+                .order_by(ModelDeployment.id.desc())
+                .limit(1)
+            ).first()
+            champion = latest.to_version if latest else None
+        if champion is not None:
+            query = query.where(FeatureImportance.model_version == champion)
     if version is not None:
         query = query.where(FeatureImportance.model_version == version)
-    elif not all_versions:
+    elif not all_versions and champion is None:
         newest = select(func.max(FeatureImportance.model_version)).where(FeatureImportance.agent_type == agent)
         query = query.where(FeatureImportance.model_version == newest.scalar_subquery())
     query = query.order_by(FeatureImportance.model_version.desc(), FeatureImportance.rank)
