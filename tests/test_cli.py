@@ -153,7 +153,10 @@ def test_sweep_commands_and_the_feature_flag(home: Path, tmp_path: Path) -> None
     off = skippy(home, "flags", "set", "mlops_hyperparameter_sweeps", "off")
     assert off.returncode == 0
     refused = skippy(home, "ai", "sweep", "--agent", "market_insight", "--config", str(config))
-    assert refused.returncode == 0 and "skipped: feature flag mlops_hyperparameter_sweeps is off" in refused.stderr
+    assert refused.returncode == 3 and "refused: feature flag mlops_hyperparameter_sweeps is off" in refused.stderr
+    as_json = skippy(home, "ai", "sweep", "--agent", "market_insight", "--config", str(config), "--json")
+    error = json.loads(as_json.stdout)  # a script reading stdout gets the reason, not nothing
+    assert as_json.returncode == 3 and error["error"] == "feature_disabled" and "turns it on" in error["message"]
     flags = {f["name"]: f for f in json.loads(skippy(home, "flags", "list", "--json").stdout)}
     assert flags["mlops_hyperparameter_sweeps"] == {
         **flags["mlops_hyperparameter_sweeps"],

@@ -48,7 +48,7 @@ def retrain(
     Exit code 0 when the candidate was deployed, 4 when it was rejected, 1 when the run failed."""
     from mlops.pipeline.retrain import retrain as run_retrain
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         with (
             audited(settings, "ai retrain", {"agent": agent, "symbol": symbol, "params": param}) as audit_result,
@@ -93,7 +93,7 @@ def models(
     """Deployed (champion/challenger) and recent model versions per agent, with held-out metrics."""
     from mlops.pipeline.queries import list_models
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         rows = list_models(settings, agent, limit)
 
@@ -139,7 +139,7 @@ def runs(
     """Recent model runs (retrains) with their outcome."""
     from mlops.pipeline.queries import list_runs
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         rows = list_runs(settings, agent=agent, status=status, limit=limit)
     emit(
@@ -202,7 +202,7 @@ def promote(
     """Make a model version the champion."""
     from mlops.pipeline.deployments import promote as do_promote
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         with audited(settings, "ai promote", {"agent": agent, "version": version, "force": force}) as result:
             record = do_promote(
@@ -227,7 +227,7 @@ def rollback(
     """Move the champion back to the previous champion (or a named version) in one step."""
     from mlops.pipeline.deployments import rollback as do_rollback
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version, "force": force}) as result:
             record = do_rollback(
@@ -252,7 +252,7 @@ def evaluate_challenger(
     test says it is better, else retire it."""
     from mlops.pipeline.staged import evaluate_challenger as run_evaluation
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         result = run_evaluation(settings, agent=agent, actor=current_user())
     emit(as_json, result, lambda: console.print(f"{styled(result.decision)}: {result.reason}", highlight=False))
@@ -267,7 +267,7 @@ def deployments(
     """Alias change history: who moved which alias, from which version to which, and why."""
     from mlops.pipeline.deployments import list_deployments
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         rows = list_deployments(settings, agent, limit)
     emit(

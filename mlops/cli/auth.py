@@ -21,7 +21,7 @@ def create_key_command(
     """Create an API key and print it once: only its hash is stored."""
     from mlops.auth import create_key
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         with audited(settings, "auth create-key", {"name": name, "role": role}) as result:
             created = create_key(settings, name=name, role=role, created_by=cli_actor())
@@ -41,7 +41,7 @@ def keys_command(
     """List API keys (names, roles, prefixes; never the keys)."""
     from mlops.auth import list_keys
 
-    with user_errors():
+    with user_errors(as_json):
         rows = list_keys(ready_settings(), include_revoked)
     emit(
         as_json,
@@ -59,7 +59,7 @@ def revoke_command(name: str = typer.Argument(..., help="Key name"), as_json: bo
     """Revoke an API key: requests with it get 401 from then on."""
     from mlops.auth import revoke_key
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         with audited(settings, "auth revoke", {"name": name}) as result:
             record = revoke_key(settings, name)
@@ -78,7 +78,7 @@ def audit_command(
     """The audit trail: every mutating API call and CLI command, newest first."""
     from mlops.audit import list_audit
 
-    with user_errors():
+    with user_errors(as_json):
         rows = list_audit(ready_settings(), actor=actor, action=action, since=since, limit=limit)
     emit(
         as_json,

@@ -35,7 +35,7 @@ def import_file(
     """Validate and import bars; re-importing the same file changes nothing."""
     from mlops.data.store import import_bars_file
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         result = import_bars_file(settings.app_db_url, file, symbol)
     emit(as_json, result, lambda: _print_import(result))
@@ -55,7 +55,7 @@ def generate(
     """Generate the seeded synthetic market (or append bars in a chosen regime to make drift happen)."""
     from mlops.data.generate import generate_market
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         result = generate_market(
             settings,
@@ -75,7 +75,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     """Bars stored per symbol."""
     from mlops.data.store import bars_status
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         rows = bars_status(settings.app_db_url)
     emit(

@@ -18,7 +18,7 @@ def upgrade(
     from mlops.db import upgrade_database
     from mlops.settings import get_settings
 
-    with user_errors():
+    with user_errors(as_json):
         settings = get_settings()
         settings.home.mkdir(parents=True, exist_ok=True)
         rev = upgrade_database(settings.app_db_url, revision)
@@ -35,7 +35,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     from mlops.db.session import current_revision
     from mlops.settings import get_settings
 
-    with user_errors():
+    with user_errors(as_json):
         s = get_settings()
         info = {
             "skippy_home": str(s.home),

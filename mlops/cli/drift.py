@@ -39,7 +39,7 @@ def drift(
     Benjamini-Hochberg across features) and pass its threshold, which is an effect-size floor."""
     from mlops.pipeline.drift import check_all, check_drift
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         checks = [check_drift(settings, agent=agent, window_bars=window)] if agent else check_all(settings, window)
 
@@ -143,7 +143,7 @@ def drift_history(
     """Past drift results, newest first."""
     from mlops.pipeline.drift_history import drift_history as history
 
-    with user_errors():
+    with user_errors(as_json):
         rows = history(ready_settings(), agent=agent, status=status, include_features=features, limit=limit)
     emit(
         as_json,

@@ -15,7 +15,7 @@ def list_command(as_json: bool = JSON_OPTION) -> None:
     """Every flag, whether it is on, and where that comes from (default, database, environment)."""
     from mlops.flags import list_flags
 
-    with user_errors():
+    with user_errors(as_json):
         rows = list_flags(ready_settings())
     emit(
         as_json,
@@ -38,7 +38,7 @@ def set_command(
     from mlops.errors import InvalidRequestError
     from mlops.flags import set_flag
 
-    with user_errors():
+    with user_errors(as_json):
         if state.lower() not in ("on", "off"):
             raise InvalidRequestError(f"state must be on or off, got {state!r}")
         settings = ready_settings()

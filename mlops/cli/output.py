@@ -76,26 +76,36 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     console.print(t)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+MAX_MESSAGE = 2000  # an error message longer than this (a driver's SQL dump) is cut where it is shown
+
+
+def fail(message: str, code: int = 1, *, as_json: bool = False, kind: str = "error") -> NoReturn:
+    """One line on stderr (or, under --json, one JSON object on stdout) and exit `code`."""
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f" … ({len(message) - MAX_MESSAGE} more characters)"
+    if as_json:
+        print(json.dumps({"error": kind, "message": message, "exit_code": code}))
+    else:
+        label = "[yellow]refused:[/yellow]" if kind == "feature_disabled" else "[red]error:[/red]"
+        err_console.print(f"{label} {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the project's errors into one red line and a non-zero exit code (no traceback)."""
+def user_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn the project's errors into one line and a non-zero exit code (no traceback); under --json the
+    line is a JSON object on stdout, so a script reading stdout is never left with nothing."""
     from mlops.errors import ConflictError, FeatureDisabledError, SkippyError
 
     try:
         yield
     except FeatureDisabledError as exc:
-        # A switched-off feature is a state, not a failure (DESIGN §9): say so and exit 0.
-        err_console.print(f"[yellow]skipped:[/yellow] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(0) from None
+        # Refused, as the API's 409: the message says which flag and how to turn it on.
+        fail(str(exc), code=3, as_json=as_json, kind="feature_disabled")
     except ConflictError as exc:
-        fail(str(exc), code=3)
+        fail(str(exc), code=3, as_json=as_json, kind="conflict")
     except SkippyError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), code=2, as_json=as_json)
 
 
 def emit(as_json: bool, value: Any, render: Callable[[], None]) -> None:

@@ -184,7 +184,7 @@ def _render(state: dict[str, Any]) -> None:
 
 
 def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_all: bool, as_json: bool) -> None:
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         state = _bootstrap(settings, retrain_all, as_json)
         new_key, key_file = ensure_admin_key(settings)

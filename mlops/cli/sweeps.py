@@ -81,7 +81,7 @@ def sweep(
     from mlops.pipeline.sweeps import register_best as do_register
     from mlops.pipeline.sweeps import sweep as run
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -164,7 +164,7 @@ def sweep_worker(
     from sweeps.records import get_sweep
     from sweeps.runner import run_worker
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         done = run_worker(settings, sweep_id)
         record = get_sweep(settings, sweep_id)
@@ -183,7 +183,7 @@ def sweep_results(
     """Trials of a sweep, best first by its objective (on the validation split), failed ones last."""
     from sweeps.records import get_sweep, ranked_trials
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         record = get_sweep(settings, sweep_id)
         rows = ranked_trials(settings, record)[:limit]
@@ -202,7 +202,7 @@ def sweeps(
     from sweeps.records import list_sweeps
     from sweeps.storage import cli_storage_args
 
-    with user_errors():
+    with user_errors(as_json):
         settings = ready_settings()
         rows = list_sweeps(settings, agent, limit)
 
