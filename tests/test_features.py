@@ -11,7 +11,7 @@ from mlops.agents.specs import SPECS
 from mlops.agents.training import build_dataset
 from mlops.data.features import FEATURE_NAMES, WARMUP_BARS, chronological_splits, compute_features
 from mlops.data.synthetic import generate_bars, next_start
-from mlops.errors import InvalidRequestError
+from mlops.errors import DataValidationError, InvalidRequestError
 from tests.conftest import bars_frame, real_csv
 
 
@@ -146,3 +146,11 @@ def test_intervals_and_bad_generator_input() -> None:
         generate_bars(10, regime="wild")
     with pytest.raises(InvalidRequestError, match="not a duration"):
         generate_bars(10, interval="fortnightly")
+
+
+def test_features_accept_the_column_spellings_of_common_exports() -> None:
+    bars = bars_frame(300)
+    exported = bars.rename(columns={c: f" {c.capitalize()} " for c in bars.columns})  # " Close " etc.
+    pd.testing.assert_frame_equal(compute_features(exported), compute_features(bars))
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) volume \(columns: open, high, low, close\)"):
+        compute_features(bars.drop(columns="volume"))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.data.calendar import spans_several_steps
-from mlops.errors import InvalidRequestError
+from mlops.errors import DataValidationError, InvalidRequestError
 
 Fill = Literal["open", "close"]
 FILLS: tuple[Fill, ...] = ("open", "close")
@@ -82,8 +82,24 @@ def volume_zscore(volume: pd.Series, window: int = 20) -> pd.Series:
     return ((log_vol - mean) / sd.where(sd > 0)).fillna(0.0)
 
 
+def ohlcv_columns(bars: pd.DataFrame) -> pd.DataFrame:
+    """`bars` with its OHLCV columns under the names the pipeline uses, whatever their case or padding
+    (`Close`, ` close `: the spellings the importer accepts), or a DataValidationError naming what is
+    missing and what is there."""
+    wanted = ("open", "high", "low", "close", "volume")
+    if all(c in bars.columns for c in wanted):
+        return bars
+    by_name = {str(c).strip().lower(): c for c in bars.columns}
+    missing = [c for c in wanted if c not in by_name]
+    if missing:
+        found = ", ".join(map(str, bars.columns)) or "none"
+        raise DataValidationError("bars", [f"missing column(s) {', '.join(missing)} (columns: {found})"])
+    return bars.rename(columns={by_name[c]: c for c in wanted})
+
+
 def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
     """Feature frame aligned with `bars` (same index); the first WARMUP_BARS rows are dropped."""
+    bars = ohlcv_columns(bars)
     close, high, low, open_ = bars["close"], bars["high"], bars["low"], bars["open"]
     log_close = np.log(close)
     ret = log_close.diff()
