@@ -116,6 +116,9 @@ def test_retrain_models_runs_rollback_from_the_cli(home: Path) -> None:
     assert again.returncode == 3 and "already the champion" in again.stderr
     deployments = json.loads(skippy(home, "ai", "deployments", "--json").stdout)
     assert deployments[0]["to_version"] == 2 and deployments[0]["action"] == "promote"
+    # One actor format for everything done from the CLI: the run, the deployment and the audit row agree.
+    actor = runs[0]["requested_by"]
+    assert actor.startswith("cli:") and deployments[0]["actor"] == actor
 
 
 def test_sweep_commands_and_the_feature_flag(home: Path, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audited, current_user, ready_settings
+from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
 app = typer.Typer(
@@ -58,7 +58,7 @@ def retrain(
                 settings,
                 agent=agent,
                 trigger="manual",
-                requested_by=current_user(),
+                requested_by=cli_actor(),
                 symbol=symbol or None,
                 hyperparameters=_parse_params(param),
             )
@@ -205,9 +205,7 @@ def promote(
     with user_errors(as_json):
         settings = ready_settings()
         with audited(settings, "ai promote", {"agent": agent, "version": version, "force": force}) as result:
-            record = do_promote(
-                settings, agent=agent, version=version, actor=current_user(), reason=reason, force=force
-            )
+            record = do_promote(settings, agent=agent, version=version, actor=cli_actor(), reason=reason, force=force)
             result["from_version"] = record.from_version
     emit(
         as_json,
@@ -231,7 +229,7 @@ def rollback(
         settings = ready_settings()
         with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version, "force": force}) as result:
             record = do_rollback(
-                settings, agent=agent, to_version=to_version, actor=current_user(), reason=reason, force=force
+                settings, agent=agent, to_version=to_version, actor=cli_actor(), reason=reason, force=force
             )
             result["to_version"] = record.to_version
     emit(
@@ -254,7 +252,7 @@ def evaluate_challenger(
 
     with user_errors(as_json):
         settings = ready_settings()
-        result = run_evaluation(settings, agent=agent, actor=current_user())
+        result = run_evaluation(settings, agent=agent, actor=cli_actor())
     emit(as_json, result, lambda: console.print(f"{styled(result.decision)}: {result.reason}", highlight=False))
 
 

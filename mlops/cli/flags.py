@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audited, current_user, ready_settings
+from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
 from mlops.cli.output import console, emit, table, user_errors
 
 app = typer.Typer(help="Feature flags: list and switch.", no_args_is_help=True, rich_markup_mode=None)
@@ -43,6 +43,6 @@ def set_command(
             raise InvalidRequestError(f"state must be on or off, got {state!r}")
         settings = ready_settings()
         with audited(settings, "flags set", {"name": name, "state": state}) as result:
-            flag = set_flag(settings, name, state.lower() == "on", current_user())
+            flag = set_flag(settings, name, state.lower() == "on", cli_actor())
             result["enabled"] = flag.enabled
     emit(as_json, flag, lambda: console.print(f"{flag.name}: {'on' if flag.enabled else 'off'} ({flag.source})"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, current_user, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, err_console, fmt, print_json, styled, table, user_errors
 
 AGENT_HELP = "market_insight or risk_assessor"
@@ -127,11 +127,11 @@ def sweep(
                 objective=objective,
                 direction=direction,
                 time_budget_seconds=time_budget,
-                requested_by=current_user(),
+                requested_by=cli_actor(),
                 on_created=created,
                 on_progress=update,
             )
-        registered = do_register(settings, record.id, requested_by=current_user()) if register_best else None
+        registered = do_register(settings, record.id, requested_by=cli_actor()) if register_best else None
 
     if as_json:
         from sweeps.records import ranked_trials
