@@ -206,3 +206,17 @@ def test_up_without_serving_trains_what_is_missing_and_makes_an_admin_key(tmp_pa
     second = json.loads(skippy(tmp_path, "up", "--no-serve", "--json").stdout)
     assert second["retrains"] == [] and second["admin_key"] is None  # deployed agents and the key are kept
     assert payload["urls"]["api"] == "http://127.0.0.1:5000" and payload["urls"]["mlflow_ui"] == "http://127.0.0.1:5001"
+
+
+def test_a_port_in_use_is_named_with_the_setting_that_moves_it(home: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = skippy(home, "serve", "--port", str(port))
+        assert refused.returncode == 3
+        assert f"port {port} on 127.0.0.1 is in use" in refused.stderr and "SKIPPY_API_PORT" in refused.stderr
+        up = skippy(home, "up", "--port", str(port), "--json")  # refused before any training
+        assert up.returncode == 3 and json.loads(up.stdout)["error"] == "conflict"

@@ -103,6 +103,27 @@ def ensure_admin_key(settings: Settings) -> tuple[str | None, Path]:
     return created.key, path
 
 
+def require_free_ports(host: str, ports: list[tuple[int, str]]) -> None:
+    """Refuse to start when a port is taken (another `skippy up`?), naming the port and the setting that
+    moves it — before any work, rather than uvicorn's bare 'Errno 98' after it."""
+    import errno
+    import socket
+
+    from mlops.errors import ConflictError
+
+    for port, setting in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise ConflictError(
+                    f"port {port} on {host} is in use (another `skippy up` or `skippy serve`?): stop it, "
+                    f"or choose another port with {setting}=<port>"
+                ) from None
+
+
 def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -> None:
     import uvicorn
 
@@ -121,7 +142,9 @@ def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -
 def run_serve(*, host: str | None, port: int | None, dispatch: bool) -> None:
     with user_errors():
         settings = ready_settings()
-    serve_api(settings, host or settings.api_host, port or settings.api_port, dispatch)
+        host, port = host or settings.api_host, port or settings.api_port
+        require_free_ports(host, [(port, "--port or SKIPPY_API_PORT")])
+    serve_api(settings, host, port, dispatch)
 
 
 def _bootstrap(settings: Settings, retrain_all: bool, as_json: bool) -> dict[str, Any]:
@@ -186,10 +209,13 @@ def _render(state: dict[str, Any]) -> None:
 def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_all: bool, as_json: bool) -> None:
     with user_errors(as_json):
         settings = ready_settings()
+        api_port = api_port or settings.api_port
+        ui_port = ui_port or settings.mlflow_ui_port
+        if serve:
+            require_free_ports(settings.api_host, [(api_port, "--port or SKIPPY_API_PORT")])
+            require_free_ports("127.0.0.1", [(ui_port, "--ui-port or SKIPPY_MLFLOW_UI_PORT")])
         state = _bootstrap(settings, retrain_all, as_json)
         new_key, key_file = ensure_admin_key(settings)
-    api_port = api_port or settings.api_port
-    ui_port = ui_port or settings.mlflow_ui_port
     api = f"http://127.0.0.1:{api_port}"
     urls = {
         "api": api,
