@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops.db.session import ensure_database
 from mlops.settings import Settings
+from tracking.identity import check_store_binding
 
 
 @lru_cache(maxsize=4)
@@ -65,6 +66,7 @@ def get_client(settings: Settings) -> Any:
     _quiet_mlflow()
     uri = settings.tracking_uri
     client = _client(uri)
+    check_store_binding(settings, client)  # never write into a store this app DB does not mirror
     if mlflow.get_tracking_uri() != uri:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)

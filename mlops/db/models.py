@@ -282,6 +282,18 @@ class DriftBaseline(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class StoreBinding(Base):
+    """The store of a kind ("mlflow") this app database belongs to: its URL (password masked) and the id
+    written into that store itself, so that a command pointed at another store stops before writing."""
+
+    __tablename__ = "store_bindings"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    store_id: Mapped[str] = mapped_column(String(64))
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class FeatureFlag(Base):
     """Runtime switches (mlops_auto_retrain, mlops_drift_detection, mlops_hyperparameter_sweeps)."""
 

@@ -80,6 +80,9 @@ def retrain(
     symbol = resolve_symbol(settings.app_db_url, symbol, settings.symbol)
     if count_bars(settings.app_db_url, symbol) == 0:
         load_bars(settings.app_db_url, symbol)  # raises NotFoundError naming the symbols that have bars
+    from tracking.client import get_client
+
+    get_client(settings)  # a tracking URI this app DB does not belong to stops here, before any row is written
     run_id = start_locked_run(
         settings,
         ModelRun(
