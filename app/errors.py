@@ -23,6 +23,7 @@ from mlops.errors import (
     NotFoundError,
     PermissionDeniedError,
     SkippyError,
+    brief,
 )
 from mlops.logs import get_logger
 
@@ -57,8 +58,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 async def _skippy(request: Request, exc: Exception) -> JSONResponse:
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
-            return error_response(status, code, str(exc))
-    return error_response(400, "bad_request", str(exc))
+            return error_response(status, code, brief(str(exc)))
+    return error_response(400, "bad_request", brief(str(exc)))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

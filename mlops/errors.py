@@ -66,3 +66,12 @@ class ConfigurationError(SkippyError):
 
 class ModelKeyError(SkippyError):
     """Encrypted model weights cannot be read: the key is missing or wrong."""
+
+
+MAX_MESSAGE = 2000
+
+
+def brief(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to `limit` characters, saying how much was left out: a driver's exception can carry
+    hundreds of kilobytes of SQL parameters, which no log line, run record or HTTP answer should repeat."""
+    return text if len(text) <= limit else text[:limit] + f" … ({len(text) - limit} more characters)"

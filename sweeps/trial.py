@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlops.agents.specs import AgentSpec
 from mlops.agents.training import build_dataset, train_agent, training_options
-from mlops.errors import SkippyError
+from mlops.errors import SkippyError, brief
 from mlops.settings import Settings
 
 COUNTS = ("tp", "fp", "fn", "tn")
@@ -66,7 +66,7 @@ def evaluate_point(
             time_limit_seconds=settings.sweep_trial_timeout_seconds,
         )
     except Exception as exc:  # a trial's failure is the trial's, never the worker's
-        message = str(exc) if isinstance(exc, SkippyError) else f"{type(exc).__name__}: {exc}"
+        message = brief(str(exc) if isinstance(exc, SkippyError) else f"{type(exc).__name__}: {exc}")
         try:
             log_batch(settings, child, params=hp.model_dump(), tags={"skippy.error": message[:5000]})
             end_run(settings, child, "FAILED")

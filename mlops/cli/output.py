@@ -76,13 +76,11 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     console.print(t)
 
 
-MAX_MESSAGE = 2000  # an error message longer than this (a driver's SQL dump) is cut where it is shown
-
-
 def fail(message: str, code: int = 1, *, as_json: bool = False, kind: str = "error") -> NoReturn:
     """One line on stderr (or, under --json, one JSON object on stdout) and exit `code`."""
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + f" … ({len(message) - MAX_MESSAGE} more characters)"
+    from mlops.errors import brief
+
+    message = brief(message)  # a driver's SQL dump is cut where it is shown
     if as_json:
         print(json.dumps({"error": kind, "message": message, "exit_code": code}))
     else:

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from mlops.db import session_scope
 from mlops.db.models import Job
-from mlops.errors import SkippyError
+from mlops.errors import SkippyError, brief
 from mlops.jobs.service import JobRecord, finish_job, get_job, stop_sweep_of
 from mlops.logs import get_logger
 from mlops.pipeline.locks import HOSTNAME
@@ -153,7 +153,7 @@ def run_job(settings: Settings, job_id: int) -> int:
     except Exception as exc:
         signal.alarm(0)
         log.exception("job crashed", job_id=job_id)
-        finish_job(settings, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        finish_job(settings, job_id, "failed", error=brief(f"{type(exc).__name__}: {exc}"))
         return 1
 
 

@@ -22,7 +22,7 @@ from mlops.data.features import FEATURE_NAMES
 from mlops.data.store import count_bars, load_bars, resolve_symbol
 from mlops.db import session_scope
 from mlops.db.models import DriftBaseline, FeatureImportance, ModelPerformanceHistory, ModelRun, TrainingDataQuality
-from mlops.errors import ChampionUnavailableError, DataQualityError, SkippyError
+from mlops.errors import ChampionUnavailableError, DataQualityError, SkippyError, brief
 from mlops.logs import get_logger
 from mlops.pipeline.artifacts import write_artifacts
 from mlops.pipeline.champion import champion_out_of_sample, scored
@@ -121,7 +121,8 @@ def retrain(
         return _finish_unsuccessful(settings, run_id, agent, "failed", str(exc), mlflow_run_id)
     except Exception as exc:
         log.exception("retrain crashed", agent_type=agent, model_run_id=run_id)
-        return _finish_unsuccessful(settings, run_id, agent, "failed", f"{type(exc).__name__}: {exc}", mlflow_run_id)
+        reason = brief(f"{type(exc).__name__}: {exc}")
+        return _finish_unsuccessful(settings, run_id, agent, "failed", reason, mlflow_run_id)
 
 
 def validate_against_champion(
