@@ -1,9 +1,10 @@
 """The FastAPI service (DESIGN §10): `create_app()` wires the routers, the error mapping, the body
-limit + audit middleware and the job dispatcher. Heavy libraries (MLflow, Optuna) load on first use,
-so the server is up in about a second."""
+limit + audit middleware and the job dispatcher. The server listens in about a second; MLflow and the
+champions then load in a background thread, so the first prediction does not pay for them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -15,6 +16,7 @@ from app import errors
 from app.middleware import GuardAndAudit
 from app.routers import admin, deployments, drift, health, insights, jobs, market, predictions, runs, sweeps
 from mlops.jobs.dispatcher import Dispatcher
+from mlops.pipeline.serving import warm_up
 from mlops.settings import Settings, get_settings
 
 DESCRIPTION = """Retrain, validate, deploy and watch the trading agents `market_insight` and `risk_assessor`.
@@ -27,9 +29,10 @@ Errors are JSON `{"error": code, "message": what was wrong}`.
 """
 
 
-def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dispatch: bool = True, warm: bool = True) -> FastAPI:
     """The API over `settings`' stores (already initialised: see `mlops.stores.init_stores`).
-    `dispatch=False` leaves submitted jobs queued (for a replica that only answers reads)."""
+    `dispatch=False` leaves submitted jobs queued (for a replica that only answers reads); `warm=False`
+    loads MLflow and the champions on first use instead of in the background at start."""
     settings = settings or get_settings()
     dispatcher = Dispatcher(settings)
 
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dispatch:
             dispatcher.start()
+        if warm:
+            # MLflow and the champions load in the background right after the server starts listening.
+            threading.Thread(target=warm_up, args=(settings,), name="warm-up", daemon=True).start()
         yield
         if dispatch:
             dispatcher.stop()

@@ -325,6 +325,18 @@ def test_market_bars_are_ingested_all_or_nothing(api: Api) -> None:
     assert (refused["action"], refused["status_code"]) == ("POST /api/mlops/market-bars", 413)
 
 
+def test_the_champions_are_loaded_ahead_of_the_first_request(api: Api) -> None:
+    """What the server's start-up thread runs: MLflow, each champion's metadata and model, the registry
+    listing, so that the first predict/promote after a start does not pay for them."""
+    from mlops.pipeline.serving import warm_up
+    from tracking import registry
+
+    loaded = warm_up(api.settings)
+    champions = {m["agent_type"]: m["champion"] for m in api.get("/api/mlops/models").json()}
+    assert loaded == [f"{agent} v{version}" for agent, version in champions.items() if version is not None]
+    assert all((api.settings.tracking_uri, a, v) in registry._loaded for a, v in champions.items() if v)
+
+
 def test_predictions_from_the_champion_are_logged_with_their_version(api: Api) -> None:
     latest = api.post("/api/mlops/predict", {"agent_type": "market_insight", "symbol": "SYNTH", "n_bars": 5}, "viewer")
     assert latest.status_code == 200, latest.text

@@ -15,11 +15,13 @@ from mlops.agents.specs import Hyperparameters, get_spec
 from mlops.db import session_scope
 from mlops.db.models import ModelDeployment, ModelRun, PredictionLog
 from mlops.errors import InvalidRequestError, NotFoundError
+from mlops.logs import get_logger
 from mlops.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+log = get_logger(__name__)
 MAX_ROWS = 10_000
 MAX_BARS = 5_000
 ALIASES = ("champion", "challenger")
@@ -96,6 +98,26 @@ def deployed_model(settings: Settings, agent: str, alias: str = "champion") -> S
     if served is None:
         raise NotFoundError(f"{agent} has no {alias}: retrain it first (POST /api/mlops/retrain)")
     return served
+
+
+def warm_up(settings: Settings) -> list[str]:
+    """Load MLflow, the champions' metadata and their models now, so that the first prediction or promotion
+    after a start does not pay for them (over 10 s under load). Returns what was loaded; a failure is
+    logged and left to the request that needs it, which reports it properly."""
+    from tracking import registry
+
+    loaded = []
+    for agent in ("market_insight", "risk_assessor"):
+        try:
+            served = deployed_model(settings, agent)
+            registry.load_version(settings, agent, served.version)
+            loaded.append(f"{agent} v{served.version}")
+        except NotFoundError:
+            continue  # no champion yet
+        except Exception as exc:
+            log.warning("warm-up could not load a champion", agent_type=agent, error=str(exc)[:500])
+    cached_models(settings)
+    return loaded
 
 
 def cached_models(settings: Settings, agent: str | None = None) -> Any:
