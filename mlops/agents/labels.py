@@ -19,11 +19,14 @@ exposure rule uses the rate observed on the training window, not τ.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from scipy.stats import norm
 
 from mlops.errors import InvalidRequestError
+
+if TYPE_CHECKING:  # specs (and so every CLI command) imports this module: scipy and pandas load on use
+    import pandas as pd
 
 VOLATILITY_WINDOW = 20
 
@@ -32,6 +35,8 @@ def tail_multiplier(tau: float) -> float:
     """k = −Φ⁻¹(τ): how many standard deviations below zero the worst τ of a normal return starts."""
     if not 0 < tau < 0.5:
         raise InvalidRequestError(f"risk_threshold (the target tail share) must be in (0, 0.5), got {tau}")
+    from scipy.stats import norm
+
     return float(-norm.ppf(tau))
 
 
