@@ -19,6 +19,7 @@ import pytest
 
 from mlops.auth import create_key
 from mlops.data.generate import generate_market
+from mlops.pipeline.locks import process_alive
 from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
 from mlops.stores import init_stores
@@ -202,6 +203,9 @@ def test_a_job_whose_process_died_with_the_server_is_failed_on_the_next_start(st
     job = first.wait_for(job_id, lambda j: j["pid"] is not None)
     first.stop(signal.SIGKILL)  # the server dies: nobody is left to watch the worker
     os.kill(job["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously: wait until the worker is gone
+    while process_alive(job["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     second = Server(*store)
     try:
         job = second.job(job_id)
