@@ -84,6 +84,15 @@ class ValidationDecision:
         }
 
 
+def _bootstrap(settings: Settings) -> dict[str, Any]:
+    """The gate's bootstrap options, the same for every one of its tests."""
+    return {
+        "replications": settings.gate_bootstrap_replications,
+        "confidence": settings.gate_confidence,
+        "seed": settings.seed,
+    }
+
+
 def _p_fmt(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -103,9 +112,7 @@ def _hit_rates(inputs: GateInputs, settings: Settings) -> tuple[float, float, in
             mine,
             naive,
             name="hit_rate",
-            replications=settings.gate_bootstrap_replications,
-            confidence=settings.gate_confidence,
-            seed=settings.seed,
+            **_bootstrap(settings),
         )
         if n >= 10
         else None
@@ -166,9 +173,7 @@ def _edge_risk_assessor(
         climatology,
         brier,
         name="brier_improvement",
-        replications=settings.gate_bootstrap_replications,
-        confidence=settings.gate_confidence,
-        seed=settings.seed,
+        **_bootstrap(settings),
     )
     bss = 1 - float(brier.mean()) / float(climatology.mean()) if climatology.mean() > 0 else 0.0
     checks = {
@@ -215,15 +220,12 @@ def champion_sharpe_test(
         candidate,
         champion,
         periods_per_year,
-        replications=settings.gate_bootstrap_replications,
-        confidence=settings.gate_confidence,
-        seed=settings.seed,
+        **_bootstrap(settings),
     )
 
 
 def _against_champion(inputs: GateInputs, settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     assert inputs.champion is not None
-    reps, confidence, seed = settings.gate_bootstrap_replications, settings.gate_confidence, settings.seed
     alpha = settings.gate_alpha
     sharpe = champion_sharpe_test(inputs.candidate.returns, inputs.champion.returns, inputs.periods_per_year, settings)
     metrics = {
@@ -245,9 +247,7 @@ def _against_champion(inputs: GateInputs, settings: Settings) -> tuple[dict[str,
             (inputs.champion.p - y) ** 2,
             (inputs.candidate.p - y) ** 2,
             name="brier",
-            replications=reps,
-            confidence=confidence,
-            seed=seed,
+            **_bootstrap(settings),
         )
         metrics |= {
             "gate_brier_diff": brier.difference,  # champion's Brier − candidate's: > 0 is better
@@ -296,9 +296,7 @@ def decide(inputs: GateInputs, settings: Settings, *, edge: bool = True) -> Vali
         inputs.candidate.returns,
         inputs.market,
         inputs.periods_per_year,
-        replications=settings.gate_bootstrap_replications,
-        confidence=settings.gate_confidence,
-        seed=settings.seed,
+        **_bootstrap(settings),
     )
     edge_checks = _edge_market_insight if inputs.agent == "market_insight" else _edge_risk_assessor
     checks, metrics = edge_checks(inputs, settings, naive)
