@@ -28,12 +28,6 @@ BLOCK_SHARE = 1.0  # mean bootstrap block length, as a share of the check window
 PAYLOAD_VERSION = 2
 
 
-def returns_from_equity(equity: np.ndarray) -> np.ndarray:
-    """Per-bar returns from an equity curve that starts at 1 before its first bar: r_t = E_t / E_{t-1} − 1."""
-    curve = np.concatenate([[1.0], np.asarray(equity, dtype=float)])
-    return curve[1:] / curve[:-1] - 1
-
-
 def null_windows(n_rows: int, windows: Sequence[int]) -> list[int]:
     """The requested lengths a training window of `n_rows` can support (at most half of it: a null of
     windows nearly as long as the reference says little); at least the shortest one requested."""
@@ -51,7 +45,6 @@ def compute_baseline(
     baseline_sharpe: float,
     periods_per_year: float,
     baseline_returns: np.ndarray | None = None,
-    baseline_equity: np.ndarray | None = None,
     risk_free_rate: float = 0.0,
     bins: int = 10,
     seed: int = 0,
@@ -62,8 +55,7 @@ def compute_baseline(
     block_share: float = BLOCK_SHARE,
 ) -> dict[str, Any]:
     """`features` (rows in time order × names) and `predictions` are the training window's; the
-    `baseline_returns` are the held-out window's net per-bar returns (for the two-sample Sharpe test), or
-    `baseline_equity` its equity curve (cumulative product of 1 + r) they are recovered from; the annual
+    `baseline_returns` are the held-out window's net per-bar returns (for the two-sample Sharpe test); the annual
     `risk_free_rate` is taken off per bar (geometrically), as in the project's Sharpe ratios. `draws` = 0
     (`prediction_draws` = 0) stores no feature (prediction) null: checks then judge that kind on its
     thresholds only. Raises ValueError on mismatched shapes or negative draws."""
@@ -88,8 +80,6 @@ def compute_baseline(
         "periods_per_year": periods_per_year,
         "sample": {name: features[take, j].tolist() for j, name in enumerate(names)},
     }
-    if baseline_returns is None and baseline_equity is not None:
-        baseline_returns = returns_from_equity(baseline_equity)
     if baseline_returns is not None:
         per_bar = (1 + risk_free_rate) ** (1 / periods_per_year) - 1  # as mlops.agents.metrics.sharpe_ratio
         excess = np.asarray(baseline_returns, dtype=float) - per_bar

@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
-from drift.baseline import compute_baseline, returns_from_equity
+from drift.baseline import compute_baseline
 from drift.bins import bin_shares, decile_edges
 from drift.feature_test import (
     UNTESTED_NOTE,
@@ -203,4 +203,3 @@ def test_two_sample_sharpe_test_counts_both_estimates() -> None:
         b = SharpeMoments.of(rng.normal(0.0006, 0.01, 375))
         alarms += sharpe_difference_p_value(b, SharpeMoments.of(rng.normal(0.0006, 0.01, 250)))[1] < 0.05
     assert alarms / 400 <= 0.09
-    assert returns_from_equity(np.array([1.1, 0.99])) == pytest.approx([0.1, -0.1])

@@ -161,6 +161,7 @@ class TrainedAgent:
     validation: dict[str, float]
     test: dict[str, float]
     importance: list[tuple[str, float, float]]  # (feature, mean loss increase, std), most important first
+    test_returns: np.ndarray = field(repr=False)  # net per-bar returns of the positions on the held-out split
     test_equity: np.ndarray = field(repr=False)
     test_buy_hold_equity: np.ndarray = field(repr=False)
     label_cut: float = 0.0
@@ -259,6 +260,7 @@ def train_agent(
         else []
     )
     positions = spec.positions(p[s.test], hp, data.base_rate)
+    test_returns = net_returns(positions, data.next_returns[s.test], cost_bps)
     return TrainedAgent(
         agent=spec.name,
         hyperparameters=hp,
@@ -267,7 +269,8 @@ def train_agent(
         validation=validation,
         test=test,
         importance=importances,
-        test_equity=equity_curve(positions, data.next_returns[s.test], cost_bps),
+        test_returns=test_returns,
+        test_equity=np.cumprod(1 + test_returns),
         test_buy_hold_equity=equity_curve(np.ones(len(s.test)), data.next_returns[s.test], cost_bps),
         label_cut=data.label_cut,
         base_rate=data.base_rate,

@@ -38,6 +38,7 @@ def drift(
     Each status is a test: the statistic must be improbable under its bootstrap null (features: after
     Benjamini-Hochberg across features) and pass its threshold, which is an effect-size floor."""
     from mlops.pipeline.drift import check_all, check_drift
+    from mlops.pipeline.drift_history import test_numbers
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -72,7 +73,7 @@ def drift(
                         r.value,
                         r.warning,
                         r.critical,
-                        *_test_columns(r.feature, r.details),
+                        *_test_columns(test_numbers(r.feature, r.drift_type, r.details)),
                         _status(r.status),
                         _notes(r.details),
                     ]
@@ -89,15 +90,10 @@ def _p(value: Any) -> str:
     return "-" if value is None else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
 
 
-def _test_columns(feature: str | None, details: dict[str, Any]) -> list[str]:
-    """p, adjusted p and null percentile of a row (the summary's from its deciding feature)."""
-    prefix = "deciding_" if "deciding_feature" in details and feature is None else ""
-    pct = details.get(f"{prefix}null_percentile")
-    return [
-        _p(details.get(f"{prefix}p_value")),
-        _p(details.get(f"{prefix}adjusted_p")),
-        "-" if pct is None else f"{pct:.1f}",
-    ]
+def _test_columns(numbers: dict[str, Any]) -> list[str]:
+    """p, adjusted p and null percentile of a row (`drift_history.test_numbers`)."""
+    pct = numbers["null_percentile"]
+    return [_p(numbers["p_value"]), _p(numbers["adjusted_p"]), "-" if pct is None else f"{pct:.1f}"]
 
 
 def _notes(details: dict[str, Any]) -> str:

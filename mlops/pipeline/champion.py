@@ -114,7 +114,7 @@ def champion_out_of_sample(
         p = version_probabilities(settings, spec, version, data.features.iloc[rows])
         return scored(spec, hp, p, data, rows, cost, recipe.base_rate), "champion_scored", ""
     # Walk-forward: the champion's hyperparameters trained on the candidate's training split.
-    own = build_dataset(bars, spec, hp, fill=data.fill)
+    own = build_dataset(bars, spec, hp, data.features, fill=data.fill)  # features do not depend on hp
     if len(own.splits.train) == 0 or own.features.index[own.splits.train[-1]] >= start:
         raise ValueError(f"no training bars before {start:%Y-%m-%d} to refit v{version}'s recipe on")
     refit = train_agent(spec, hp, own, importance=False, **training_options(settings, symbol))

@@ -50,6 +50,14 @@ def _record(row: ModelDeployment) -> DeploymentRecord:
     )
 
 
+def _write_history(settings: Settings, row: ModelDeployment) -> DeploymentRecord:
+    """Add one `model_deployments` row (after MLflow accepted the alias change) and return it as a record."""
+    with session_scope(settings.app_db_url) as session:
+        session.add(row)
+        session.flush()
+        return _record(row)
+
+
 def move_alias(
     settings: Settings,
     *,
@@ -66,8 +74,9 @@ def move_alias(
 
     previous = registry.alias_version(settings, agent, alias)
     registry.set_alias(settings, agent, alias, version)
-    with session_scope(settings.app_db_url) as session:
-        row = ModelDeployment(
+    record = _write_history(
+        settings,
+        ModelDeployment(
             agent_type=agent,
             alias=alias,
             action=action,
@@ -77,10 +86,8 @@ def move_alias(
             reason=reason,
             metrics=metrics or {},
             model_run_id=model_run_id,
-        )
-        session.add(row)
-        session.flush()
-        record = _record(row)
+        ),
+    )
     log.info(
         f"{alias} of {agent} moved",
         agent_type=agent,
@@ -140,8 +147,9 @@ def retire_challenger(settings: Settings, *, agent: str, version: int, actor: st
     from tracking import registry
 
     registry.delete_alias(settings, agent, registry.CHALLENGER)
-    with session_scope(settings.app_db_url) as session:
-        row = ModelDeployment(
+    record = _write_history(
+        settings,
+        ModelDeployment(
             agent_type=agent,
             alias=registry.CHALLENGER,
             action="retire",
@@ -149,10 +157,8 @@ def retire_challenger(settings: Settings, *, agent: str, version: int, actor: st
             to_version=version,
             actor=actor,
             reason=reason,
-        )
-        session.add(row)
-        session.flush()
-        record = _record(row)
+        ),
+    )
     log.info("challenger retired", agent_type=agent, model_version=version, actor=actor)
     return record
 

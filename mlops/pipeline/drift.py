@@ -20,7 +20,7 @@ from drift.feature_test import FeatureRule, feature_verdicts, summary_details
 from drift.prediction_test import PredictionRule, prediction_verdict
 from drift.registry import worst
 from drift.sharpe import SharpeMoments, performance_status, sharpe_degradation
-from mlops.agents.metrics import net_returns
+from mlops.agents.metrics import net_returns, risk_free_per_bar
 from mlops.agents.specs import get_spec
 from mlops.data.features import FEATURE_NAMES, compute_features, next_bar_returns
 from mlops.data.store import load_bars
@@ -29,6 +29,7 @@ from mlops.db.models import DriftBaseline, DriftMetric, ModelPerformanceHistory
 from mlops.errors import NotFoundError
 from mlops.flags import require
 from mlops.logs import get_logger
+from mlops.pipeline.scoring import version_probabilities, version_recipe
 from mlops.settings import AGENTS, Settings
 
 log = get_logger(__name__)
@@ -117,7 +118,6 @@ def _feature_rows(settings: Settings, baseline: dict[str, Any], current: pd.Data
 def check_drift(settings: Settings, *, agent: str, window_bars: int | None = None) -> DriftCheck:
     """Run all three drift kinds for `agent`'s champion on the newest `window_bars` bars."""
     from tracking import registry
-    from tracking.runs import run_params
 
     require(settings, "mlops_drift_detection")
     spec = get_spec(agent)
@@ -159,8 +159,7 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
 
     rows = _feature_rows(settings, baseline, current)
 
-    model = registry.load_version(settings, agent, version)
-    p = np.asarray(model.predict(current), dtype=float)
+    p = version_probabilities(settings, spec, version, current)
     pred = prediction_verdict(baseline, p, prediction_rule(settings))
     rows.append(
         DriftRow(
@@ -175,16 +174,14 @@ def check_drift(settings: Settings, *, agent: str, window_bars: int | None = Non
         )
     )
 
-    info = registry.get_version(settings, agent, version)
-    params = run_params(settings, info.run_id) if info and info.run_id else {}
-    hp = spec.hyperparameters_from_params(params)
+    recipe = version_recipe(settings, spec, version)
     # What a position decided at bar t earns, with the configured fill and the symbol's cost.
     nxt = next_bar_returns(bars, fill=settings.execution_fill).reindex(current.index).to_numpy()
     usable = np.isfinite(nxt)  # the newest bars have no realised return yet
-    positions = spec.positions(p, hp, spec.base_rate_from_params(params))[usable]
+    positions = spec.positions(p, recipe.hyperparameters, recipe.base_rate)[usable]
     ppy = float(baseline["periods_per_year"])
     returns = net_returns(positions, nxt[usable], settings.cost_bps_for(stored.symbol))
-    returns = returns - ((1 + settings.risk_free_rate) ** (1 / ppy) - 1)  # excess, as mlops.agents.metrics
+    returns = returns - risk_free_per_bar(settings.risk_free_rate, ppy)  # excess, as every Sharpe here
     moments = baseline.get("baseline_returns")
     perf = sharpe_degradation(
         returns,

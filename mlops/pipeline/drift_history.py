@@ -39,7 +39,7 @@ class DriftHistoryRow:
     null_percentile: float | None = None  # where the value falls in its bootstrap null, 0–100
 
 
-def _why(feature: str | None, drift_type: str, details: dict[str, Any]) -> dict[str, Any]:
+def test_numbers(feature: str | None, drift_type: str, details: dict[str, Any]) -> dict[str, Any]:
     """The test's numbers of a stored row, from its details (the summary row's from its deciding feature)."""
     if drift_type == "feature" and feature is None:
         return {
@@ -100,7 +100,7 @@ def drift_history(
                 r.status,
                 r.computed_at,
                 dict(r.details),
-                **_why(r.feature, r.drift_type, dict(r.details)),
+                **test_numbers(r.feature, r.drift_type, dict(r.details)),
             )
             for r in session.scalars(query)
         ]

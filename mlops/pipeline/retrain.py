@@ -346,7 +346,7 @@ def _record_training(
         trained.predict(x_train),
         baseline_sharpe=trained.test["sharpe_ratio"],
         periods_per_year=data.periods_per_year,
-        baseline_equity=trained.test_equity,
+        baseline_returns=trained.test_returns,
         risk_free_rate=settings.risk_free_rate,
         bins=settings.drift_bins,
         seed=settings.seed,

@@ -16,7 +16,7 @@ from mlops.db import session_scope
 from mlops.db.models import ModelDeployment, ModelRun, PredictionLog
 from mlops.errors import InvalidRequestError, NotFoundError
 from mlops.logs import get_logger
-from mlops.settings import Settings
+from mlops.settings import AGENTS, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,7 +107,7 @@ def warm_up(settings: Settings) -> list[str]:
     from tracking import registry
 
     loaded = []
-    for agent in ("market_insight", "risk_assessor"):
+    for agent in AGENTS:
         try:
             served = deployed_model(settings, agent)
             registry.load_version(settings, agent, served.version)
