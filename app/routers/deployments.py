@@ -40,7 +40,7 @@ def promote_version(settings: SettingsDep, who: Operator, body: PromoteRequest) 
     "/rollback",
     response_model=DeploymentRecord,
     responses=documented(404, 409),
-    summary="Move the champion back to the previous one (or to_version) in one step",
+    summary="Move the champion back one step, or to to_version (a version validation rejected needs force)",
 )
 def rollback_champion(settings: SettingsDep, who: Operator, body: RollbackRequest) -> DeploymentRecord:
     return rollback(
