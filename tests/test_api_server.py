@@ -209,7 +209,9 @@ def test_a_job_whose_process_died_with_the_server_is_failed_on_the_next_start(st
     second = Server(*store)
     try:
         job = second.job(job_id)
-        assert job["status"] == "failed" and "died" in job["error"], job
+        # The module's own server shares this store and may be the replica that claimed the job: then its
+        # dispatcher sees the worker's exit (-9) first; otherwise the next start's reaper finds it dead.
+        assert job["status"] == "failed" and ("died" in job["error"] or "code -9" in job["error"]), job
         assert second.client.post("/api/mlops/retrain", json={"agent_type": "market_insight"}).status_code == 202
     finally:
         second.stop()
