@@ -1,9 +1,14 @@
-"""The MLflow client and experiments, built from Settings (no global tracking state)."""
+"""The MLflow client and experiments, built from Settings (no global tracking state).
+
+The store is a local database (SQLite, Postgres) or a tracking server over REST (`http(s)://`, artifacts
+proxied by the server; credentials from MLflow's own MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD /
+MLFLOW_TRACKING_TOKEN, read by MLflow itself): everything in tracking/ works the same on each."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +16,11 @@ from typing import Any
 from mlops.db.session import ensure_database
 from mlops.settings import Settings
 from tracking.identity import check_store_binding
+
+
+def is_server(uri: str) -> bool:
+    """Whether `uri` names a tracking server (REST) rather than a database the process opens itself."""
+    return uri.startswith(("http://", "https://"))
 
 
 @lru_cache(maxsize=4)
@@ -35,20 +45,29 @@ def _use_wal(path: str) -> None:
 
 
 def reset_after_fork() -> None:
-    """In a forked child: MLflow's stores keep class-level engines; drop their pooled connections."""
-    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
-
-    for store in (TrackingStore, RegistryStore):
-        for engine in store._engine_map.values():
+    """In a forked child: MLflow's database stores keep class-level engines; drop their pooled connections.
+    (A process on a tracking server has none: its HTTP sessions are per process id already, and importing
+    the database stores just to find them empty would cost each worker almost a second.)"""
+    for name in ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store"):
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        for engine in module.SqlAlchemyStore._engine_map.values():
             engine.dispose(close=False)
 
 
 def _quiet_mlflow() -> None:
     """MLflow warns on every log_model that a Python-object model is cloudpickled (ours is our own
     class, loaded from our own code) and that it cannot find pip's version in a uv environment:
-    neither is actionable for a Skippy user, and both drown the CLI's output."""
-    for name in ("mlflow.pyfunc", "mlflow.utils.environment", "mlflow.store.db.utils"):
+    neither is actionable for a Skippy user, and both drown the CLI's output. Against a server, each new
+    version also logs that it waits for the version's creation (it is ready at once without a Databricks
+    backend)."""
+    for name in (
+        "mlflow.pyfunc",
+        "mlflow.utils.environment",
+        "mlflow.store.db.utils",
+        "mlflow.store.model_registry.abstract_store",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -63,6 +82,9 @@ def get_client(settings: Settings) -> Any:
     # the process happens to run in.
     os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Against a server MLflow prints "View run ... at: <url>" on stdout at every run's end: the CLI's
+    # stdout is its answer (JSON under --json), and the run's URL is in the app DB's records anyway.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _quiet_mlflow()
     uri = settings.tracking_uri
     client = _client(uri)
@@ -74,15 +96,20 @@ def get_client(settings: Settings) -> Any:
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:
-    """The id of experiment `name`, created with its artifacts under SKIPPY_HOME if new."""
+    """The id of experiment `name`, created if new: with its artifacts under SKIPPY_HOME on a local store;
+    on a tracking server where the server puts them (proxied to its --artifacts-destination), since
+    a folder of this machine is not where the server's other clients can read them."""
     client = get_client(settings)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
-    location = Path(settings.artifact_root) / name
-    location.mkdir(parents=True, exist_ok=True)
+    location: str | None = None
+    if not is_server(settings.tracking_uri):
+        folder = Path(settings.artifact_root) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
     try:
-        return str(client.create_experiment(name, artifact_location=location.as_uri()))
+        return str(client.create_experiment(name, artifact_location=location))
     except Exception:
         # Another process created it between our lookup and create.
         experiment = client.get_experiment_by_name(name)

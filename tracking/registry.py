@@ -48,8 +48,23 @@ def register_version(
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    mv = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, description=description)
+    mv = client.create_model_version(
+        name, source=model_uri, run_id=run_id, tags=tags, description=description, model_id=logged_model_id(model_uri)
+    )
     return int(mv.version)
+
+
+def logged_model_id(model_uri: str) -> str | None:
+    """The logged model's id in `models:/<model_id>` (what log_pyfunc_model returns), else None.
+
+    A tracking server accepts a `models:/` source only with the model_id that contains it ("The model_id
+    request parameter must identify the resource that contains the source"); a local store does not check.
+    """
+    if not model_uri.startswith("models:/"):
+        return None
+    rest = model_uri.removeprefix("models:/")
+    # models:/<name>/<version> and models:/<name>@<alias> name registry versions, not logged models.
+    return rest if rest and "/" not in rest and "@" not in rest else None
 
 
 def alias_version(settings: Settings, name: str, alias: str) -> int | None:

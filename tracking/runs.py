@@ -8,10 +8,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.settings import Settings
 from tracking.client import get_client
+
+if TYPE_CHECKING:
+    from tracking.pyfunc import PredictFunction
 
 # MLflow's per-call limits for log_batch.
 MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100
@@ -103,16 +106,21 @@ def log_pyfunc_model(
     settings: Settings,
     run_id: str,
     *,
+    predict: PredictFunction,
     artifacts: dict[str, str],
     input_example: Any,
     output_example: Any,
     model_name: str,
 ) -> str:
-    """Log the agent's pyfunc model into run `run_id`; returns its model URI (`models:/m-...`)."""
+    """Log a pyfunc model into run `run_id`: the arrays of `artifacts` (save_weights) applied by `predict`
+    (a module-level function, recorded by name and imported when the model loads). Returns its model
+    URI (`models:/m-...`)."""
     import mlflow
     from mlflow.models import Model, infer_signature
 
-    from tracking.pyfunc import AgentModel
+    from tracking.pyfunc import ArrayModel, function_name
+
+    predict_name = function_name(predict)
 
     client = get_client(settings)  # also points MLflow's default client at our store
     signature = infer_signature(input_example, output_example)
@@ -132,8 +140,9 @@ def log_pyfunc_model(
             flavor=mlflow.pyfunc,
             run_id=run_id,
             model_id=logged.model_id,
-            python_model=AgentModel(),
+            python_model=ArrayModel(predict_name),
             artifacts=artifacts,
+            metadata={"skippy.predict_function": predict_name},
             signature=signature,
             input_example=input_example,
             pip_requirements=_pip_requirements(),

@@ -32,6 +32,7 @@ def upgrade(
 @app.command("status")
 def status(as_json: bool = JSON_OPTION) -> None:
     """Show where the stores are and the app database's revision."""
+    from mlops.db.bindings import masked
     from mlops.db.session import current_revision
     from mlops.settings import get_settings
 
@@ -39,10 +40,10 @@ def status(as_json: bool = JSON_OPTION) -> None:
         s = get_settings()
         info = {
             "skippy_home": str(s.home),
-            "database": s.app_db_url,
+            "database": masked(s.app_db_url),
             "revision": current_revision(s.app_db_url),
-            "mlflow_tracking_uri": s.tracking_uri,
-            "optuna_storage": s.optuna_storage,
+            "mlflow_tracking_uri": masked(s.tracking_uri),
+            "optuna_storage": masked(s.optuna_storage),
         }
 
     def render() -> None:

@@ -102,14 +102,15 @@ class ModelRun(Base):
 
 
 class AgentLock(Base):
-    """At most one retrain per agent: the primary key is the lock."""
+    """At most one retrain per agent, queued or running: the primary key is the lock. A queued run's
+    lock has no process (pid/hostname null) until its worker starts it."""
 
     __tablename__ = "agent_locks"
 
     agent_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id"))
-    pid: Mapped[int]
-    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    hostname: Mapped[str | None] = mapped_column(String(255))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -283,7 +284,7 @@ class DriftBaseline(Base):
 
 
 class StoreBinding(Base):
-    """The store of a kind ("mlflow") this app database belongs to: its URL (password masked) and the id
+    """The store of a kind ("mlflow", "optuna") this app database belongs to: its URL (password masked) and the id
     written into that store itself, so that a command pointed at another store stops before writing."""
 
     __tablename__ = "store_bindings"
@@ -339,9 +340,8 @@ class AuditLog(Base):
 
 
 class Job(Base):
-    """Background work (retrain, sweep, drift) run by a worker process. `active_key` is unique while
-    the job is queued or running (e.g. "retrain:market_insight") and NULL afterwards: inserting a
-    second active job with the same key fails atomically, which is the API's 409."""
+    """Background work (retrain, sweep, drift) run by a worker process. A retrain's exclusivity is its
+    agent's lock (`agent_locks`), taken when the job is submitted: the API's 409."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
@@ -350,7 +350,6 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(16))  # retrain | sweep | drift
     agent_type: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    active_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)

@@ -1,6 +1,6 @@
-"""Predictions from a deployed agent for the trading platform, and the cache of deployed-model
-metadata. The cache is keyed by the newest `model_deployments` row of the agent: every alias move
-writes one, so a promotion or rollback invalidates it on the next request, in every replica."""
+"""Predictions from a deployed agent for the trading platform, with a cache of the deployed version's
+metadata keyed by the newest `model_deployments` row of the agent: every alias move writes one, so a
+promotion or rollback invalidates it on the next request, in every replica."""
 
 from __future__ import annotations
 
@@ -56,7 +56,6 @@ class Prediction:
 
 _lock = threading.Lock()
 _served: dict[tuple[str, str, str, str], tuple[tuple[Any, ...], ServedModel | None]] = {}
-_models_cache: dict[tuple[str, str, str | None], tuple[tuple[Any, ...], Any]] = {}
 
 
 def _watermark(settings: Settings, agent: str | None) -> tuple[Any, ...]:
@@ -116,24 +115,7 @@ def warm_up(settings: Settings) -> list[str]:
             continue  # no champion yet
         except Exception as exc:
             log.warning("warm-up could not load a champion", agent_type=agent, error=str(exc)[:500])
-    cached_models(settings)
     return loaded
-
-
-def cached_models(settings: Settings, agent: str | None = None) -> Any:
-    """`queries.list_models` (registry reads), cached until an alias moves or a version is added."""
-    from mlops.pipeline.queries import list_models
-
-    key = (settings.app_db_url, settings.tracking_uri, agent)
-    mark = _watermark(settings, agent)
-    with _lock:
-        hit = _models_cache.get(key)
-    if hit is not None and hit[0] == mark:
-        return hit[1]
-    models = list_models(settings, agent)
-    with _lock:
-        _models_cache[key] = (mark, models)
-    return models
 
 
 def _feature_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
