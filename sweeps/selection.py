@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from mlops.db.sweeps import SelectionReport  # the stored shape of what `assess_selection` finds
 
 ALPHA = 0.05  # the winner is called significant when 1 − DSR < ALPHA
 NORMAL_SKEW = 0.0
@@ -92,43 +94,6 @@ def deflated_sharpe_ratio(
         dsr=probabilistic_sharpe_ratio(sharpe, benchmark, n_samples, skew, kurtosis),
         psr_vs_zero=probabilistic_sharpe_ratio(sharpe, 0.0, n_samples, skew, kurtosis),
     )
-
-
-@dataclass(frozen=True)
-class SelectionReport:
-    """What a sweep stores about its winner. Sharpe ratios and their variance are annualised (as the
-    trials' `sharpe_ratio`), on the validation window; dsr/psr are probabilities; p_value = 1 − dsr.
-    Fields are None when no DSR could be computed, and `verdict` says why."""
-
-    verdict: str
-    n_trials: int = 0
-    objective: str = "sharpe_ratio"
-    best_trial_number: int | None = None
-    best_sharpe: float | None = None
-    sharpe_variance: float | None = None
-    expected_max_sharpe: float | None = None
-    dsr: float | None = None
-    psr_vs_zero: float | None = None
-    p_value: float | None = None
-    significant: bool | None = None
-    alpha: float = ALPHA
-    periods_per_year: float | None = None
-    n_samples: int | None = None
-    returns_skew: float | None = None
-    returns_kurtosis: float | None = None
-    moments: str | None = None  # "measured", or why normal returns were assumed
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SelectionReport:
-        """Rebuild a stored report; keys written by other versions of this class are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values.setdefault("verdict", "no verdict recorded")
-        return cls(**values)
 
 
 def _probability(p: float) -> str:

@@ -1,20 +1,56 @@
-"""One trial: train one grid point and log it as a child MLflow run of the sweep's parent run."""
+"""One trial: run the sweep's training callback on one grid point and log it as a child MLflow run
+of the sweep's parent run. What training means is the callback's business (the sweep service builds
+it from the agent); a sweep only needs its metrics back.
+
+A trial is three steps: `start_child_run` (before training: the run's start time is the trial's) →
+`run_callback` → `log_child_run`."""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-from mlops.agents.specs import AgentSpec
-from mlops.agents.training import build_dataset, train_agent, training_options
 from mlops.errors import SkippyError, brief
 from mlops.settings import Settings
 
-COUNTS = ("tp", "fp", "fn", "tn")
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What the training callback returns for one grid point: every parameter it trained with (the
+    point's and the defaults it filled in), final metrics (the objective among them), and per-step
+    curves (e.g. the loss per epoch)."""
+
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    curves: Mapping[str, Sequence[float]] = field(default_factory=dict)
+
+
+# Trains one grid point; raises on failure (the message becomes the trial's error).
+TrainFn = Callable[[dict[str, Any]], TrialResult]
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a sweep's trials log: the same for every trial of a worker."""
+
+    experiment_id: str
+    parent_run_id: str
+    sweep_id: int
+    agent_type: str
+    objective: str
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The callback's result for one point, or its error message; and how long it took."""
+
+    params: dict[str, Any]
+    result: TrialResult | None
+    error: str | None
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -27,69 +63,49 @@ class TrialOutcome:
     seconds: float
 
 
-def evaluate_point(
-    settings: Settings,
-    *,
-    spec: AgentSpec,
-    params: dict[str, Any],
-    bars: pd.DataFrame,
-    features: pd.DataFrame,
-    experiment_id: str,
-    parent_run_id: str,
-    sweep_id: int,
-    trial_number: int,
-    objective: str,
-    symbol: str | None = None,
-) -> TrialOutcome:
-    """Train with `params` (the agent's defaults for the rest), objective from the *validation* split.
-    Fills and costs are the ones a retrain of `symbol` uses, so the winner is judged as it will be
-    trained when registered."""
-    from tracking.runs import end_run, log_batch, start_run
+def start_child_run(settings: Settings, context: TrialContext, trial_number: int) -> str:
+    from tracking.runs import start_run
+
+    tags = {
+        "skippy.agent": context.agent_type,
+        "skippy.sweep_id": str(context.sweep_id),
+        "skippy.trial_number": str(trial_number),
+    }
+    return start_run(
+        settings, context.experiment_id, f"trial-{trial_number}", tags, parent_run_id=context.parent_run_id
+    )
+
+
+def run_callback(train: TrainFn, params: dict[str, Any]) -> Trained:
+    """Train `params`; a failure of the callback is the trial's, never the worker's."""
+    start = time.perf_counter()
+    try:
+        result = train(dict(params))
+    except Exception as exc:
+        message = brief(str(exc) if isinstance(exc, SkippyError) else f"{type(exc).__name__}: {exc}")
+        return Trained(params, None, message, time.perf_counter() - start)
+    return Trained(params, result, None, time.perf_counter() - start)
+
+
+def log_child_run(settings: Settings, child: str, context: TrialContext, trained: Trained) -> TrialOutcome:
+    """Log what the trial gave into its child run and end it: FINISHED with a finite objective, else
+    FAILED (a failed callback, or an objective that is missing or not finite)."""
+    from tracking.runs import end_run, log_batch
 
     start = time.perf_counter()
-    hp = spec.hyperparameters(params)
-    child = start_run(
-        settings,
-        experiment_id,
-        f"trial-{trial_number}",
-        {"skippy.agent": spec.name, "skippy.sweep_id": str(sweep_id), "skippy.trial_number": str(trial_number)},
-        parent_run_id=parent_run_id,
-    )
-    try:
-        data = build_dataset(bars, spec, hp, features, fill=settings.execution_fill)
-        trained = train_agent(
-            spec,
-            hp,
-            data,
-            **training_options(settings, symbol),
-            importance=False,
-            time_limit_seconds=settings.sweep_trial_timeout_seconds,
-        )
-    except Exception as exc:  # a trial's failure is the trial's, never the worker's
-        message = brief(str(exc) if isinstance(exc, SkippyError) else f"{type(exc).__name__}: {exc}")
+    if trained.result is None:
         try:
-            log_batch(settings, child, params=hp.model_dump(), tags={"skippy.error": message[:5000]})
+            log_batch(settings, child, params=trained.params, tags={"skippy.error": str(trained.error)[:5000]})
             end_run(settings, child, "FAILED")
         except Exception:
             pass  # the app DB and the study still record the failure
-        return TrialOutcome(False, None, {}, child, message, time.perf_counter() - start)
-    metrics = {k: v for k, v in trained.validation.items() if k not in COUNTS}
-    metrics |= {f"test_{k}": v for k, v in trained.test.items() if k not in COUNTS}
-    metrics |= {"best_epoch": trained.training.best_epoch, "epochs_run": trained.training.epochs_run}
-    # The Sharpe ratios are annualised with it; the sweep's selection test needs them per bar.
-    metrics["periods_per_year"] = float(data.periods_per_year)
-    value = metrics.get(objective)
-    log_batch(
-        settings,
-        child,
-        params=hp.model_dump(),
-        metrics=metrics,
-        curves={"train_loss": trained.training.train_loss, "val_loss_curve": trained.training.val_loss},
-    )
-    if value is None or not math.isfinite(value):
-        end_run(settings, child, "FAILED")
-        return TrialOutcome(
-            False, None, metrics, child, f"objective {objective} is {value}", time.perf_counter() - start
-        )
-    end_run(settings, child, "FINISHED")
-    return TrialOutcome(True, float(value), metrics, child, None, time.perf_counter() - start)
+        return TrialOutcome(False, None, {}, child, trained.error, trained.seconds + time.perf_counter() - start)
+    metrics = {k: float(v) for k, v in trained.result.metrics.items()}
+    value = metrics.get(context.objective)
+    ok = value is not None and math.isfinite(value)
+    log_batch(settings, child, params=trained.result.params, metrics=metrics, curves=trained.result.curves)
+    end_run(settings, child, "FINISHED" if ok else "FAILED")
+    seconds = trained.seconds + time.perf_counter() - start
+    if not ok:
+        return TrialOutcome(False, None, metrics, child, f"objective {context.objective} is {value}", seconds)
+    return TrialOutcome(True, value, metrics, child, None, seconds)

@@ -12,7 +12,7 @@ from app.errors import documented
 from app.routers.runs import accepted
 from app.schemas import MAX_ID, AgentType, JobAccepted, SweepRequest
 from mlops.jobs import submit_sweep
-from sweeps.records import SweepRecord, TrialRecord, get_sweep, list_sweeps, ranked_trials
+from mlops.pipeline.sweeps import SweepRecord, TrialRecord, get_sweep, list_sweeps, ranked_trials
 
 router = APIRouter(prefix="/api/mlops", tags=["sweeps"], responses=documented(401, 403, 422))
 

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _results_table(settings: Any, record: Any, limit: int) -> None:
-    from sweeps.records import ranked_trials
+    from mlops.pipeline.sweeps import ranked_trials
 
     rows = ranked_trials(settings, record)[:limit]
     names = list(record.parameter_grid)
@@ -119,6 +119,7 @@ def sweep(
         with progress:
             record = run(
                 settings,
+                actor=cli_actor(),
                 agent=agent,
                 config=config,
                 name=name,
@@ -127,14 +128,13 @@ def sweep(
                 objective=objective,
                 direction=direction,
                 time_budget_seconds=time_budget,
-                requested_by=cli_actor(),
                 on_created=created,
                 on_progress=update,
             )
-        registered = do_register(settings, record.id, requested_by=cli_actor()) if register_best else None
+        registered = do_register(settings, record.id, actor=cli_actor()) if register_best else None
 
     if as_json:
-        from sweeps.records import ranked_trials
+        from mlops.pipeline.sweeps import ranked_trials
 
         print_json(
             {
@@ -161,12 +161,11 @@ def sweep_worker(
 ) -> None:
     """Join a running sweep from this process or another machine (shared Optuna storage and MLflow
     store): evaluates only grid points no other worker has taken, until none are left."""
-    from sweeps.records import get_sweep
-    from sweeps.runner import run_worker
+    from mlops.pipeline.sweeps import get_sweep, join_sweep
 
     with user_errors(as_json):
         settings = ready_settings()
-        done = run_worker(settings, sweep_id)
+        done = join_sweep(settings, sweep_id, actor=cli_actor())
         record = get_sweep(settings, sweep_id)
     emit(
         as_json,
@@ -181,7 +180,7 @@ def sweep_results(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Trials of a sweep, best first by its objective (on the validation split), failed ones last."""
-    from sweeps.records import get_sweep, ranked_trials
+    from mlops.pipeline.sweeps import get_sweep, ranked_trials
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -199,7 +198,7 @@ def sweeps(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sweeps, newest first."""
-    from sweeps.records import list_sweeps
+    from mlops.pipeline.sweeps import list_sweeps
     from sweeps.storage import cli_storage_args
 
     with user_errors(as_json):

@@ -1,5 +1,5 @@
-"""Sweeps end to end: real Optuna studies (journal file and PostgreSQL), nested MLflow runs,
-parallel worker processes, each grid point exactly once, dead workers recovered."""
+"""The sweep service end to end: real Optuna studies (journal file and PostgreSQL), nested MLflow runs,
+parallel worker processes, each grid point exactly once, dead workers recovered, one audit row."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import create_app
+from mlops.audit import list_audit
 from mlops.auth import create_key
 from mlops.cli import app as cli
 from mlops.data.generate import generate_market
-from mlops.errors import ConflictError, FeatureDisabledError, InvalidRequestError
+from mlops.db.sweeps import SweepRecord, TrialRecord, get_sweep, list_sweeps, list_trials, ranked_trials
+from mlops.errors import ConflictError, FeatureDisabledError, InvalidRequestError, NotFoundError
 from mlops.flags import set_flag
-from mlops.pipeline.sweeps import register_best, sweep
+from mlops.pipeline.sweeps import execute_sweep, join_sweep, prepare_sweep, progress, register_best, sweep
 from mlops.settings import Settings, get_settings
 from mlops.stores import init_stores
-from sweeps.records import SweepRecord, TrialRecord, get_sweep, list_trials, ranked_trials
-from sweeps.runner import create_sweep, judge_selection, progress, run_sweep, run_worker
+from sweeps.finalize import judge_selection
 from tests.conftest import fresh_postgres_url, make_settings
 
 pytestmark = pytest.mark.slow
+ACTOR = "cli:quant"
 GRID = {"learning_rate": [0.005, 0.05], "hidden_units": [0, 4], "batch_size": [32, 64]}  # 8 points
 
 
@@ -61,11 +63,23 @@ def test_parallel_sweep_evaluates_each_point_once_as_nested_runs(settings: Setti
         grid=GRID,
         name="eight",
         workers=2,
-        requested_by="quant",
+        actor=ACTOR,
         on_progress=seen.append,
     )
     assert record.status == "completed" and (record.n_complete, record.n_failed) == (8, 0)
     assert seen[-1].complete == 8 and seen[-1].remaining == 0
+    [audit] = [a for a in list_audit(settings, actor=ACTOR, action="sweep") if a.parameters["sweep_id"] == record.id]
+    assert audit.parameters == {
+        "agent": "market_insight",
+        "sweep_id": record.id,
+        "grid": GRID,
+        "symbol": "SYNTH",
+        "objective": "sharpe_ratio",
+        "workers": 2,
+    }
+    assert audit.result["status"] == "completed" and audit.result["n_trials"] == 8
+    assert audit.result["best_params"] == record.best_params and audit.result["stop_reason"] is None
+    assert audit.result["best_value"] == pytest.approx(record.best_value)
 
     trials = study_trials(settings, str(record.study_name))
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
@@ -73,7 +87,7 @@ def test_parallel_sweep_evaluates_each_point_once_as_nested_runs(settings: Setti
 
     client = get_client(settings)
     parent = client.get_run(record.parent_run_id)
-    assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.user"] == "quant"
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.user"] == ACTOR
     assert parent.data.metrics["best_sharpe_ratio"] == pytest.approx(record.best_value)
     children = client.search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{record.parent_run_id}'"
@@ -107,7 +121,7 @@ def _assert_selection_stored_and_shown(settings: Settings, record: SweepRecord, 
     assert run.metrics["best_psr"] == pytest.approx(selection.psr_vs_zero)
     assert run.tags["skippy.selection_verdict"] == selection.verdict
 
-    key = create_key(settings, name=f"sweep-viewer-{record.id}", role="viewer", created_by="test").key
+    key = create_key(settings, name=f"sweep-viewer-{record.id}", role="viewer", actor="test").key
     with TestClient(create_app(settings, dispatch=False)) as client:
         response = client.get(
             "/api/mlops/sweep-results", params={"sweep_id": record.id}, headers={"Authorization": f"Bearer {key}"}
@@ -132,7 +146,7 @@ def _assert_selection_stored_and_shown(settings: Settings, record: SweepRecord, 
 
 def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(settings: Settings) -> None:
     grid = {"learning_rate": [0.01, 80.0], "hidden_units": [16]}
-    record = sweep(settings, agent="market_insight", grid=grid, workers=1, objective="val_loss")
+    record = sweep(settings, actor=ACTOR, agent="market_insight", grid=grid, workers=1, objective="val_loss")
     assert record.direction == "minimize"
     assert (record.status, record.n_complete, record.n_failed) == ("completed", 1, 1)
     failed = [t for t in list_trials(settings, record.id) if t.status == "failed"]
@@ -144,34 +158,46 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(settings: Settings)
 
 
 def test_a_time_budget_stops_cleanly_and_a_worker_can_resume(settings: Settings) -> None:
-    created = create_sweep(settings, agent="market_insight", grid=GRID)
-    stopped = run_sweep(settings, created.id, workers=1, time_budget_seconds=0.001)
-    assert stopped.status == "stopped" and "time budget" in (stopped.error or "")
+    created = prepare_sweep(settings, actor=ACTOR, agent="market_insight", grid=GRID)
+    stopped = execute_sweep(settings, created.id, actor=ACTOR, workers=1, time_budget_seconds=0.001)
+    assert stopped.status == "stopped" and "time budget" in (stopped.stop_reason or "")
     assert progress(settings, created.id).remaining > 0
-    assert run_worker(settings, created.id) == progress(settings, created.id).complete - stopped.n_complete
-    assert get_sweep(settings, created.id).status == "completed"
+    assert join_sweep(settings, created.id, actor=ACTOR) == progress(settings, created.id).complete - stopped.n_complete
+    resumed = get_sweep(settings, created.id)
+    assert resumed.status == "completed" and resumed.stop_reason is None
     with pytest.raises(ConflictError, match="is completed"):
-        run_worker(settings, created.id)
+        join_sweep(settings, created.id, actor=ACTOR)
+    with pytest.raises(ConflictError, match="is completed"):
+        execute_sweep(settings, created.id, actor=ACTOR, workers=1)
 
 
 def test_bad_sweeps_are_refused_before_anything_starts(settings: Settings) -> None:
+    before = len(list_sweeps(settings, limit=500))
     with pytest.raises(InvalidRequestError, match="unknown objective 'profit'"):
-        create_sweep(settings, agent="market_insight", grid=GRID, objective="profit")
+        prepare_sweep(settings, actor=ACTOR, agent="market_insight", grid=GRID, objective="profit")
     with pytest.raises(InvalidRequestError, match="unknown hyperparameter"):
-        create_sweep(settings, agent="market_insight", grid={"dropout": [0.1]})
+        prepare_sweep(settings, actor=ACTOR, agent="market_insight", grid={"dropout": [0.1]})
+    with pytest.raises(NotFoundError, match="no bars for symbol 'NOPE'"):
+        prepare_sweep(settings, actor=ACTOR, agent="market_insight", grid=GRID, symbol="NOPE")
+    with pytest.raises(InvalidRequestError, match="either a grid or a config file"):
+        prepare_sweep(settings, actor=ACTOR, agent="market_insight", grid=GRID, config=Path("grid.json"))
     set_flag(settings, "mlops_hyperparameter_sweeps", False, "test")
     try:
         with pytest.raises(FeatureDisabledError, match="skippy flags set mlops_hyperparameter_sweeps on"):
-            create_sweep(settings, agent="market_insight", grid=GRID)
+            prepare_sweep(settings, actor="api:refused", agent="market_insight", grid=GRID)
     finally:
         set_flag(settings, "mlops_hyperparameter_sweeps", True, "test")
+    assert len(list_sweeps(settings, limit=500)) == before  # nothing was created
+    [refused] = list_audit(settings, actor="api:refused", action="sweep")
+    assert refused.parameters["agent"] == "market_insight" and refused.parameters["sweep_id"] is None
+    assert refused.result["error_type"] == "FeatureDisabledError"
 
 
 def test_register_best_goes_through_the_validation_gate(settings: Settings) -> None:
-    record = sweep(settings, agent="risk_assessor", grid={"learning_rate": [0.005, 0.02]}, workers=1)
-    result = register_best(settings, record.id, requested_by="quant")
+    record = sweep(settings, actor=ACTOR, agent="risk_assessor", grid={"learning_rate": [0.005, 0.02]}, workers=1)
+    result = register_best(settings, record.id, actor=ACTOR)
     assert result.status in ("succeeded", "rejected") and result.reason
-    from mlops.pipeline.queries import get_run
+    from mlops.pipeline.queries.runs import get_run
 
     run = get_run(settings, result.model_run_id)
     assert run.trigger == "sweep" and run.hyperparameters["learning_rate"] == record.best_params["learning_rate"]
@@ -192,7 +218,7 @@ def test_killing_a_worker_mid_sweep_loses_nothing(settings: Settings) -> None:
 
     slow = settings.model_copy(update={"early_stopping_patience": 100_000})
     grid = {"learning_rate": [0.0005, 0.001, 0.002], "epochs": [3000]}
-    created = create_sweep(slow, agent="market_insight", grid=grid)
+    created = prepare_sweep(slow, actor=ACTOR, agent="market_insight", grid=grid)
     env = _worker_env(slow) | {"SKIPPY_EARLY_STOPPING_PATIENCE": "100000"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "mlops.cli", "ai", "sweep-worker", "--sweep-id", str(created.id)],
@@ -209,7 +235,7 @@ def test_killing_a_worker_mid_sweep_loses_nothing(settings: Settings) -> None:
     worker.wait(timeout=30)
 
     quick = settings.model_copy(update={"early_stopping_patience": 3})  # the rest finish fast
-    run_worker(quick, created.id)
+    join_sweep(quick, created.id, actor=ACTOR)
     record = get_sweep(settings, created.id)
     assert record.status == "completed"
     trials = study_trials(settings, str(record.study_name))
@@ -234,7 +260,7 @@ def test_two_worker_processes_share_a_sweep_on_postgres(postgres_server: str, tm
     init_stores(pg)
     generate_market(pg, symbol="SYNTH", n_bars=1000)
     grid = {"learning_rate": [0.002, 0.01, 0.05], "hidden_units": [0, 4], "batch_size": [32, 64]}  # 12 points
-    created = create_sweep(pg, agent="market_insight", grid=grid)
+    created = prepare_sweep(pg, actor=ACTOR, agent="market_insight", grid=grid)
     env = _worker_env(pg)
     workers = [
         subprocess.Popen(

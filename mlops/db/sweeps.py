@@ -1,25 +1,62 @@
 """The app DB mirror of sweeps: `hyperparameter_sweeps` (one row per sweep) and `sweep_results`
-(one row per trial attempt). Optuna's storage stays the source of truth for claims and trial states."""
+(one row per trial attempt), read as typed records. Optuna's storage stays the source of truth for
+claims and trial states; these rows are what the CLI, the API and the dashboard list."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
 from mlops.db import session_scope
 from mlops.db.models import HyperparameterSweep, SweepResult
 from mlops.errors import NotFoundError
 from mlops.settings import Settings
-from sweeps.selection import SelectionReport
 
 TERMINAL = ("completed", "stopped", "failed")
 
 
-@dataclass(frozen=True)
-class SweepRecord:
+class SelectionReport(BaseModel):
+    """What a sweep stores about its winner's selection bias (computed by `sweeps.selection`).
+    Sharpe ratios and their variance are annualised (as the trials' `sharpe_ratio`), on the validation
+    window; dsr/psr are probabilities; p_value = 1 − dsr. Fields are None when no DSR could be
+    computed, and `verdict` says why."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # keys written by other versions are ignored
+
+    verdict: str = "no verdict recorded"
+    n_trials: int = 0
+    objective: str = "sharpe_ratio"
+    best_trial_number: int | None = None
+    best_sharpe: float | None = None
+    sharpe_variance: float | None = None
+    expected_max_sharpe: float | None = None
+    dsr: float | None = None
+    psr_vs_zero: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    alpha: float = 0.05
+    periods_per_year: float | None = None
+    n_samples: int | None = None
+    returns_skew: float | None = None
+    returns_kurtosis: float | None = None
+    moments: str | None = None  # "measured", or why normal returns were assumed
+    notes: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SelectionReport:
+        return cls.model_validate(dict(data))
+
+
+class SweepRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     id: int
     name: str
     agent_type: str
@@ -42,58 +79,24 @@ class SweepRecord:
     finished_at: datetime | None
     selection: SelectionReport | None = None  # the winner judged for selection bias, once finished
 
+    @property
+    def stop_reason(self) -> str | None:
+        """Why a sweep ended before its grid was exhausted (stopped or failed), else None."""
+        return self.error if self.status in ("stopped", "failed") else None
 
-@dataclass(frozen=True)
-class TrialRecord:
+
+class TrialRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     sweep_id: int
     trial_number: int
     params: dict[str, Any]
     status: str  # complete | failed
     objective_value: float | None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
     child_run_id: str | None = None
     error: str | None = None
     duration_seconds: float | None = None
-
-
-def _sweep(row: HyperparameterSweep) -> SweepRecord:
-    return SweepRecord(
-        row.id,
-        row.name,
-        row.agent_type,
-        row.symbol,
-        dict(row.parameter_grid),
-        row.status,
-        row.study_name,
-        row.parent_run_id,
-        row.objective_metric,
-        row.direction,
-        row.n_trials,
-        row.n_complete,
-        row.n_failed,
-        row.best_trial_number,
-        row.best_value,
-        row.best_params,
-        row.requested_by,
-        row.error,
-        row.created_at,
-        row.finished_at,
-        SelectionReport.from_json(row.selection) if row.selection else None,
-    )
-
-
-def _trial(row: SweepResult) -> TrialRecord:
-    return TrialRecord(
-        row.sweep_id,
-        row.trial_number,
-        dict(row.params),
-        row.status,
-        row.objective_value,
-        dict(row.metrics),
-        row.child_run_id,
-        row.error,
-        row.duration_seconds,
-    )
 
 
 def create_sweep_row(settings: Settings, **values: Any) -> SweepRecord:
@@ -101,7 +104,7 @@ def create_sweep_row(settings: Settings, **values: Any) -> SweepRecord:
         row = HyperparameterSweep(**values)
         session.add(row)
         session.flush()
-        return _sweep(row)
+        return SweepRecord.model_validate(row)
 
 
 def update_sweep(settings: Settings, sweep_id: int, **values: Any) -> None:
@@ -125,7 +128,7 @@ def get_sweep(settings: Settings, sweep_id: int) -> SweepRecord:
         row = session.get(HyperparameterSweep, sweep_id)
         if row is None:
             raise NotFoundError(f"no sweep with id {sweep_id}")
-        return _sweep(row)
+        return SweepRecord.model_validate(row)
 
 
 def list_sweeps(settings: Settings, agent: str | None = None, limit: int = 50) -> list[SweepRecord]:
@@ -133,26 +136,15 @@ def list_sweeps(settings: Settings, agent: str | None = None, limit: int = 50) -
     if agent:
         query = query.where(HyperparameterSweep.agent_type == agent)
     with session_scope(settings.app_db_url) as session:
-        return [_sweep(r) for r in session.scalars(query)]
+        return [SweepRecord.model_validate(r) for r in session.scalars(query)]
 
 
 def record_trial(settings: Settings, trial: TrialRecord) -> None:
+    """One trial attempt's row, and the sweep row's live counts (for readers of the sweep while it
+    runs: the API, the dashboard; finalize writes the final ones)."""
     with session_scope(settings.app_db_url) as session:
-        session.add(
-            SweepResult(
-                sweep_id=trial.sweep_id,
-                trial_number=trial.trial_number,
-                params=trial.params,
-                metrics=trial.metrics,
-                objective_value=trial.objective_value,
-                status=trial.status,
-                child_run_id=trial.child_run_id,
-                error=trial.error,
-                duration_seconds=trial.duration_seconds,
-            )
-        )
+        session.add(SweepResult(**trial.model_dump()))
         session.flush()
-        # Live progress for readers of the sweep row (the API, the dashboard); finalize writes the final counts.
         done = select(func.count()).where(SweepResult.sweep_id == trial.sweep_id)
         session.execute(
             update(HyperparameterSweep)
@@ -164,10 +156,18 @@ def record_trial(settings: Settings, trial: TrialRecord) -> None:
         )
 
 
+def find_trial(settings: Settings, sweep_id: int, trial_number: int) -> TrialRecord | None:
+    with session_scope(settings.app_db_url) as session:
+        row = session.scalar(
+            select(SweepResult).where(SweepResult.sweep_id == sweep_id, SweepResult.trial_number == trial_number)
+        )
+        return TrialRecord.model_validate(row) if row is not None else None
+
+
 def list_trials(settings: Settings, sweep_id: int) -> list[TrialRecord]:
     with session_scope(settings.app_db_url) as session:
         rows = session.scalars(select(SweepResult).where(SweepResult.sweep_id == sweep_id)).all()
-        return [_trial(r) for r in rows]
+        return [TrialRecord.model_validate(r) for r in rows]
 
 
 def ranked_trials(settings: Settings, sweep: SweepRecord) -> list[TrialRecord]:

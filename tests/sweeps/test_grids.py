@@ -1,4 +1,5 @@
-"""Grid configs are validated against the agent's hyperparameters before anything starts."""
+"""Grid configs: read from files, enumerated (sweeps.grid), and validated against the agent's
+hyperparameters before anything starts (the service's grids module)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlops.errors import InvalidRequestError
-from sweeps.grid import DEFAULT_GRIDS, grid_points, grid_size, load_grid, validate_grid
+from mlops.pipeline.sweeps.grids import DEFAULT_GRIDS, OBJECTIVES, objective_direction, validate_grid
+from sweeps.grid import grid_points, grid_size, load_grid
 
 SPEC_GRID = {
     "learning_rate": [0.001, 0.01, 0.1],
@@ -72,3 +74,24 @@ def test_config_files(tmp_path: Path) -> None:
         load_grid(path)
     with pytest.raises(InvalidRequestError, match="does not exist"):
         load_grid(tmp_path / "missing.json")
+
+
+def test_objectives_have_a_natural_direction_that_can_be_overridden() -> None:
+    assert objective_direction("sharpe_ratio", None) == "maximize"
+    assert objective_direction("val_loss", None) == "minimize"
+    assert objective_direction("val_loss", "maximize") == "maximize"
+    assert set(OBJECTIVES.values()) == {"maximize", "minimize"}
+    with pytest.raises(InvalidRequestError, match="unknown objective 'profit'; choose one of: sharpe_ratio"):
+        objective_direction("profit", None)
+    with pytest.raises(InvalidRequestError, match="direction must be maximize or minimize, got 'up'"):
+        objective_direction("accuracy", "up")
+
+
+def test_points_vary_the_first_name_slowest() -> None:
+    assert grid_points({"a": [1, 2], "b": [3, 4]}) == [
+        {"a": 1, "b": 3},
+        {"a": 1, "b": 4},
+        {"a": 2, "b": 3},
+        {"a": 2, "b": 4},
+    ]
+    assert grid_size({"a": [1, 2], "b": [3, 4, 5]}) == 6

@@ -1,0 +1,142 @@
+"""Claims on grid points, and their recovery when a worker dies.
+
+Every grid point is enqueued once as a WAITING Optuna trial when the sweep is created; a worker
+claims one by moving it WAITING → RUNNING in the storage, which succeeds for exactly one process.
+(Optuna's GridSampler alone picks points per process and repeats them under concurrency.) A worker
+killed mid-trial leaves a RUNNING trial: it is marked FAIL and its point re-enqueued once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from mlops.db.sweeps import SweepRecord, TrialRecord, find_trial, record_trial
+from mlops.logs import get_logger
+from mlops.processes import HOSTNAME, process_alive
+from mlops.settings import Settings
+from sweeps.study import WORKER_ATTR, OpenStudy, enqueue_point, open_study
+
+log = get_logger(__name__)
+MAX_ATTEMPTS = 2  # a point whose worker died is tried once more
+
+
+def claim_next(storage: Any, study_id: int) -> Any:
+    """Move one WAITING trial to RUNNING and sign it with this worker; returns the trial as it was
+    while waiting (an optuna FrozenTrial: its number, and its point in system attr `fixed_params`),
+    None when nothing waits. The storage lets exactly one process win each trial."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = frozen._trial_id  # the id get_trial_id_from_study_id_trial_number looks up
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        worker = {"host": HOSTNAME, "pid": os.getpid(), "started": time.time()}
+        storage.set_trial_system_attr(trial_id, WORKER_ATTR, worker)
+        return frozen
+    return None
+
+
+def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
+    """Fail RUNNING trials whose worker died (same host: pid gone; other hosts: silent for twice the
+    trial timeout) and re-enqueue their points once. Returns the failed trial numbers."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    opened = open_study(settings, sweep)
+    storage = opened.storage
+    stale_after = 2 * settings.sweep_trial_timeout_seconds + 60
+    failed = []
+    for frozen in storage.get_all_trials(opened.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = frozen.system_attrs.get(WORKER_ATTR)
+        started = worker["started"] if worker else frozen.datetime_start.timestamp()
+        if worker and worker["host"] == HOSTNAME:
+            dead = not process_alive(worker["pid"])
+        else:
+            dead = time.time() - started > stale_after
+        if not dead:
+            continue
+        trial_id = frozen._trial_id
+        if _finish_as_recorded(settings, storage, sweep, frozen):
+            continue
+        who = f"pid {worker['pid']} on {worker['host']}" if worker else "a worker"
+        error = f"worker ({who}) died during the trial"
+        params = frozen.system_attrs.get("fixed_params", frozen.params)
+        attempt = int(frozen.user_attrs.get("skippy_attempt", 1))
+        requeued = attempt < MAX_ATTEMPTS
+        # Re-queue *before* failing the dead trial: in between, a finalizer must never see the grid as
+        # exhausted while the point is in neither state.
+        replacement = _enqueue_replacement(opened, sweep, params, attempt, frozen.number) if requeued else None
+        try:
+            storage.set_trial_user_attr(trial_id, "error", error)
+            won = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            won = False
+        if not won:  # another process recovered it first, and re-queued it itself
+            if replacement is not None:
+                _discard(storage, replacement)
+            continue
+        record_trial(
+            settings,
+            TrialRecord(
+                sweep_id=sweep.id,
+                trial_number=frozen.number,
+                params=dict(params),
+                status="failed",
+                objective_value=None,
+                error=error + ("; point re-queued" if requeued else ""),
+            ),
+        )
+        failed.append(frozen.number)
+        log.warning("sweep trial recovered", sweep_id=sweep.id, trial=frozen.number, requeued=requeued)
+    return failed
+
+
+def _finish_as_recorded(settings: Settings, storage: Any, sweep: SweepRecord, frozen: Any) -> bool:
+    """A worker that died between a trial's app-DB row and its Optuna state had evaluated the point:
+    finish the trial as recorded instead of evaluating the point again. False when it has no row."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    recorded = find_trial(settings, sweep.id, frozen.number)
+    if recorded is None:
+        return False
+    value = recorded.objective_value
+    try:
+        if recorded.status == "complete" and value is not None:
+            storage.set_trial_state_values(frozen._trial_id, state=TrialState.COMPLETE, values=[value])
+        else:
+            storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        pass  # another process finished it first
+    log.warning("sweep trial finished as recorded", sweep_id=sweep.id, trial=frozen.number, status=recorded.status)
+    return True
+
+
+def _enqueue_replacement(
+    opened: OpenStudy, sweep: SweepRecord, params: dict[str, Any], attempt: int, number: int
+) -> int | None:
+    from optuna.trial import TrialState
+
+    enqueue_point(opened.study, sweep.parameter_grid, dict(params), skippy_attempt=attempt + 1, requeued_from=number)
+    for t in opened.storage.get_all_trials(opened.study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if t.user_attrs.get("requeued_from") == number:
+            return int(t._trial_id)
+    return None
+
+
+def _discard(storage: Any, trial_id: int) -> None:
+    """Drop a duplicate replacement (another recoverer re-queued the same point)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    try:
+        storage.set_trial_user_attr(trial_id, "error", "duplicate re-queue, discarded")
+        storage.set_trial_state_values(trial_id, state=TrialState.PRUNED)
+    except UpdateFinishedTrialError:
+        pass
