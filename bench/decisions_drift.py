@@ -46,9 +46,10 @@ if "drift" in sys.modules and not hasattr(sys.modules["drift"], "__path__"):
     del sys.modules["drift"]  # bench/drift.py imported by mistake: the package is meant
 
 from drift.baseline import compute_baseline  # noqa: E402
-from drift.feature_test import FeatureRule, feature_verdicts, summary_details  # noqa: E402
-from drift.prediction_test import PredictionRule, prediction_verdict  # noqa: E402
-from drift.registry import worst  # noqa: E402
+from drift.feature_test import feature_verdicts, summary_details  # noqa: E402
+from drift.prediction_test import prediction_verdict  # noqa: E402
+from drift.registry import FEATURE_DRIFT, PREDICTION_DRIFT  # noqa: E402
+from drift.status import worst  # noqa: E402
 from mlops.data.features import FEATURE_NAMES, WARMUP_BARS, compute_features  # noqa: E402
 from mlops.data.synthetic import generate_bars  # noqa: E402
 from mlops.settings import Settings  # noqa: E402
@@ -122,9 +123,7 @@ def replicate(seed: int, settings: Settings | None = None) -> dict[str, Any]:
         prediction_draws=s.drift_null_prediction_draws,
         block_share=s.drift_null_block_share,
     )
-    rule = FeatureRule(
-        s.drift_kl_warning, s.drift_kl_critical, s.drift_feature_warning_p, s.drift_feature_critical_p, s.drift_floor
-    )
+    rule = FEATURE_DRIFT.rule(s)
     out: dict[str, Any] = {}
     for factor in (1.0, *VOL_SHIFTS):
         window = compute_features(scale_volatility(bars, split, factor)).iloc[TRAIN_ROWS:]
@@ -133,14 +132,9 @@ def replicate(seed: int, settings: Settings | None = None) -> dict[str, Any]:
         out[f"deciding_{factor}"] = summary_details(verdicts)["deciding_feature"]
         # For calibration: the smallest adjusted p among features past the KL floor.
         out[f"min_adjusted_p_{factor}"] = min(
-            [v.adjusted_p for v in verdicts if v.adjusted_p is not None and v.kl >= rule.critical_kl], default=1.0
+            [v.adjusted_p for v in verdicts if v.adjusted_p is not None and v.kl >= rule.critical], default=1.0
         )
-    prule = PredictionRule(
-        s.drift_wasserstein_warning,
-        s.drift_wasserstein_critical,
-        s.drift_prediction_warning_p,
-        s.drift_prediction_critical_p,
-    )
+    prule = PREDICTION_DRIFT.rule(s)
     current = p[TRAIN_ROWS:]
     shifted_c = _intercept_for_mean(index_values[:TRAIN_ROWS], PREDICTION_MEAN * (1 + PREDICTION_RISE))
     for key, predictions in (("none", current), ("rise", _logistic(shifted_c + index_values[TRAIN_ROWS:]))):

@@ -38,9 +38,8 @@ def data(rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 def run_ours(rows: int) -> dict[str, float]:
     from drift.baseline import compute_baseline
-    from drift.feature_test import FeatureRule, feature_verdicts, summary_details
-    from drift.prediction_test import PredictionRule, prediction_verdict
-    from drift.sharpe import SharpeMoments, sharpe_degradation
+    from drift.registry import STATISTICS, Window
+    from mlops.settings import Settings
 
     reference, current = data(rows)
     rng = np.random.default_rng(1)
@@ -59,13 +58,11 @@ def run_ours(rows: int) -> dict[str, float]:
     del current
     predictions = rng.beta(2, 2, rows)
     returns = rng.normal(0.0003, 0.01, rows)
+    window = Window({name: columns[:, j] for j, name in enumerate(names)}, predictions, returns)
+    settings = Settings()
     start = time.perf_counter()
-    verdicts = feature_verdicts(baseline, {name: columns[:, j] for j, name in enumerate(names)}, FeatureRule())
-    summary_details(verdicts)
-    prediction_verdict(baseline, predictions, PredictionRule())
-    sharpe_degradation(
-        returns, baseline["baseline_sharpe"], 252, baseline_moments=SharpeMoments(**baseline["baseline_returns"])
-    )
+    for statistic in STATISTICS.values():  # what a check runs (mlops.pipeline.drift.statistics.measure)
+        statistic.measure(baseline, window, statistic.rule(settings))
     return {"seconds": time.perf_counter() - start}
 
 

@@ -1,1 +1,2 @@
-"""Drift statistics (pure numpy/scipy, no I/O), baselines, and the Evidently report adapter."""
+"""Drift statistics (pure numpy/scipy, no I/O), the registry of those a check runs (drift.registry),
+baselines, and the Evidently report adapter."""

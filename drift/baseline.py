@@ -138,4 +138,4 @@ def _nulls(
             entry["prediction_block_length"] = w1[length][0]
             entry["prediction"] = w1[length][1].to_payload()
         windows[str(length)] = entry
-    return {"method": "stationary block bootstrap (arch)", "block_share": block_share, "windows": windows}
+    return {"method": "stationary block bootstrap", "block_share": block_share, "windows": windows}

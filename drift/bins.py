@@ -1,4 +1,4 @@
-"""Reference-decile binning shared by KL divergence and PSI."""
+"""Reference-decile binning, and KL divergence and PSI over those bins (what a check computes per feature)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def floored(shares: np.ndarray, floor: float = FLOOR) -> np.ndarray:
     """Shares floored at `floor` then renormalised to sum to 1 (empty bins would make KL infinite)."""
     clipped = np.maximum(shares, floor)
     return clipped / clipped.sum()
+
+
+def kl_and_psi(
+    reference_shares: np.ndarray, edges: np.ndarray, current: np.ndarray, floor: float = FLOOR
+) -> tuple[float, float]:
+    """KL(reference ‖ current) = Σ p·ln(p/q), natural log, and PSI = Σ (q − p)·ln(q/p), from one binning of
+    `current`: p = the floored reference bin shares, q = the floored shares of `current` in the same bins."""
+    p = floored(np.asarray(reference_shares, dtype=float), floor)
+    q = floored(bin_shares(np.asarray(current, dtype=float), np.asarray(edges, dtype=float)), floor)
+    return float(np.sum(p * np.log(p / q))), float(np.sum((q - p) * np.log(q / p)))

@@ -2,7 +2,7 @@
 across features, the KL thresholds kept as effect-size floors.
 
 Rule (DESIGN §8): a feature is `critical` when its BH-adjusted p-value is below `critical_p` **and** its
-KL ≥ `critical_kl`; `warning` when adjusted p < `warning_p` and KL ≥ `warning_kl`; else `ok`. The
+KL ≥ `critical`; `warning` when adjusted p < `warning_p` and KL ≥ `warning`; else `ok`. The
 check's feature status is the worst feature's, and the summary names the feature that decides it (the
 most significant among those at the worst status), so its KL, p and status always belong together.
 
@@ -20,21 +20,18 @@ from typing import Any
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-from drift.bins import FLOOR
+from drift.bins import kl_and_psi
 from drift.null import Null, nearest_window
-from drift.psi import kl_and_psi
-from drift.registry import SEVERITY, classify
+from drift.status import SEVERITY, Rule, classify
 
 UNTESTED_NOTE = "baseline has no null distribution (trained before drift tests): status on KL thresholds only"
 
 
 @dataclass(frozen=True)
-class FeatureRule:
-    warning_kl: float = 0.05
-    critical_kl: float = 0.1
-    warning_p: float = 0.05
-    critical_p: float = 0.005
-    floor: float = FLOOR
+class FeatureRule(Rule):
+    """The KL thresholds and BH-adjusted p levels, and the floor of the bin shares KL is computed on."""
+
+    floor: float
 
 
 @dataclass(frozen=True)
@@ -84,10 +81,10 @@ def _null_for(baseline: Mapping[str, Any], name: str, window: int) -> Null | Non
 
 def _status(kl: float, adjusted_p: float | None, rule: FeatureRule) -> str:
     if adjusted_p is None:
-        return classify(kl, rule.warning_kl, rule.critical_kl)
-    if adjusted_p < rule.critical_p and kl >= rule.critical_kl:
+        return classify(kl, rule.warning, rule.critical)
+    if adjusted_p < rule.critical_p and kl >= rule.critical:
         return "critical"
-    if adjusted_p < rule.warning_p and kl >= rule.warning_kl:
+    if adjusted_p < rule.warning_p and kl >= rule.warning:
         return "warning"
     return "ok"
 

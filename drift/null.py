@@ -3,8 +3,9 @@
 A check's current window is a stretch of consecutive bars, and features such as a 60-bar volatility are
 strongly autocorrelated: the KL of a calm-but-ordinary window against the training window is far from
 what independent draws would give. So the null is the same statistic on windows of the check's length
-drawn from the training window by a *stationary block bootstrap* (`arch.bootstrap.StationaryBootstrap`),
-with a mean block length of at least the check window itself (`block_share` × window) and never below
+drawn from the training window by a *stationary block bootstrap* (`mlops.stats.stationary_paths`: the
+sampler of `arch.bootstrap.StationaryBootstrap`, every resample drawn at once), with a mean block length
+of at least the check window itself (`block_share` × window, in whole rows) and never below
 Politis–White's optimal length: short blocks break volatility clusters apart and give a far too narrow
 null (too many false alarms), as the simulation in bench/decisions_drift.py shows. Each window is
 compared with a resampled *pseudo-reference* of the training window's length, not with the reference
@@ -16,7 +17,12 @@ calibrated by simulation for that reason.
 All features share one set of resampled indices per draw (their dependence is kept; Benjamini–Hochberg
 assumes positive dependence, which this roughly is). A null is stored compactly as `Null`: the 101
 percentiles of the draws plus the largest `TAIL` draws exactly, so p-values are exact where decisions
-are made (p ≤ TAIL / draws) and interpolated above that."""
+are made (p ≤ TAIL / draws) and interpolated above that.
+
+Cost: a resample is kept as its blocks of consecutive rows, and a window's bin counts are sums of
+differences of the training rows' cumulative bin counts, one per block — O(blocks × bins) per draw
+instead of O(window) — since blocks are at least the window long on average (the position-by-position
+count, `_bin_counts`, serves shorter blocks and checks the other in the tests)."""
 
 from __future__ import annotations
 
@@ -25,15 +31,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
 from drift.bins import FLOOR
+from mlops.stats import StationaryPaths, politis_white_block_length, stationary_paths
 
 TAIL = 100  # largest draws stored exactly
 PERCENTILES = np.linspace(0.0, 100.0, 101)
 MAX_RESAMPLED_ROWS = 20_000  # longer training windows: the null resamples their most recent rows
 PREDICTION_GRID = 2_000  # more reference predictions than this: W1 of the null on a quantile grid
 CHUNK_DRAWS = 500  # draws handled at once (bounds memory)
+CDF_CHUNK_CELLS = 100_000  # CDF values per step of the prediction null (≈ 0.8 MB: the arrays stay in cache)
 CHUNK_CELLS = 4_000_000  # picked (row, feature) cells per counting step: ≈ 32 MB of int64 codes
 REFERENCE_DRAWS = 250  # pseudo-references, paired in turn with the windows
 
@@ -94,32 +101,35 @@ def nearest_window(windows: Sequence[int], window: int) -> int:
     return min(windows, key=lambda w: (abs(np.log(w / window)), -w))
 
 
-def block_length(values: np.ndarray, window: int, block_share: float) -> float:
+def politis_white(values: np.ndarray) -> float:
+    """The largest Politis–White (stationary) optimal block length over the non-constant columns of
+    `values`, at least 1."""
+    estimates = [politis_white_block_length(values[:, j]) for j in range(values.shape[1]) if np.ptp(values[:, j]) > 0]
+    return max([1.0, *estimates])
+
+
+def block_length(
+    values: np.ndarray, window: int, block_share: float, politis_white_length: float | None = None
+) -> float:
     """Mean block length for windows of `window` bars: the larger of `block_share` × window and the largest
-    Politis–White (stationary) optimal block length over the columns of `values`."""
-    politis_white = 1.0
-    for j in range(values.shape[1]):
-        column = values[:, j]
-        if np.ptp(column) > 0:
-            politis_white = max(politis_white, float(optimal_block_length(column)["stationary"].iloc[0]))
-    return max(block_share * window, politis_white, 1.0)
+    Politis–White (stationary) optimal block length over the columns of `values` (`politis_white_length`
+    when already computed)."""
+    pw = politis_white(values) if politis_white_length is None else politis_white_length
+    return max(block_share * window, pw, 1.0)
 
 
-def resampled_windows(n: int, window: int, draws: int, block: float, seed: int) -> np.ndarray:
-    """(draws, window) row indices: the first `window` positions of `draws` stationary-bootstrap resamples
-    of n rows with mean block length `block` (arch wraps blocks around the end, as the method defines)."""
+def resampled_windows(n: int, window: int, draws: int, block: float, seed: int) -> StationaryPaths:
+    """The first `window` positions of `draws` stationary-bootstrap resamples of n rows with mean block
+    length `block` (blocks wrap around the end, as the method defines), seeded by `seed`. The mean is
+    rounded up to a whole number of rows, as the nulls always had it (arch took an integer block)."""
     if not 1 <= window <= n:
         raise ValueError(f"a window of {window} rows cannot be drawn from {n} rows")
-    bootstrap = StationaryBootstrap(int(np.ceil(block)), np.arange(n), seed=np.random.default_rng(seed))
-    out = np.empty((draws, window), dtype=np.int64)
-    for i in range(draws):
-        out[i] = bootstrap.update_indices()[:window]
-    return out
+    return stationary_paths(n, window, draws, float(np.ceil(block)), np.random.default_rng(seed))
 
 
 def _bin_counts(bins: np.ndarray, rows: np.ndarray, n_bins: int) -> np.ndarray:
-    """(draws, features, bins) counts of the binned training rows picked by each row of `rows`, a few
-    draws at a time (about CHUNK_CELLS picked cells each, so memory stays bounded for long references)."""
+    """(draws, features, bins) counts of the binned training rows picked by each row of `rows`, position
+    by position, a few draws at a time (about CHUNK_CELLS picked cells each, so memory stays bounded)."""
     n_draws, length = rows.shape
     n_features = bins.shape[1]
     out = np.empty((n_draws, n_features, n_bins), dtype=np.int64)
@@ -134,29 +144,66 @@ def _bin_counts(bins: np.ndarray, rows: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
+def cumulative_bin_counts(bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n + 1, features × bins): row r holds how many of the first r training rows fall in each
+    (feature, bin); row 0 is zeros."""
+    n, n_features = bins.shape
+    onehot = np.zeros((n, n_features * n_bins), dtype=np.int32)
+    onehot[np.arange(n)[:, None], bins + np.arange(n_features) * n_bins] = 1
+    out = np.zeros((n + 1, n_features * n_bins), dtype=np.int32)
+    np.cumsum(onehot, axis=0, out=out[1:])
+    return out
+
+
+def _block_bin_counts(cumulative: np.ndarray, paths: StationaryPaths, n_features: int) -> np.ndarray:
+    """(draws, features, bins) counts of the rows each resample picks: per block, the cumulative counts
+    at its end minus at its start (plus the wrapped part from row 0), summed over each draw's blocks."""
+    n = paths.n
+    end = paths.starts + paths.sizes  # ≤ 2n: a block is at most n rows long
+    per_block = cumulative[np.minimum(end, n)] - cumulative[paths.starts] + cumulative[np.maximum(end - n, 0)]
+    counts = np.add.reduceat(per_block, paths.first, axis=0)
+    return counts.reshape(paths.draws, n_features, -1).astype(np.int64)
+
+
+def _path_counts(bins: np.ndarray, cumulative: np.ndarray, paths: StationaryPaths, n_bins: int) -> np.ndarray:
+    """(draws, features, bins) counts of every resample: by blocks when blocks are longer than a row's
+    bins (as the nulls' are: at least the window on average), else position by position — both give the
+    same counts. A few draws at a time (about CHUNK_CELLS block counts each)."""
+    n_features = bins.shape[1]
+    if paths.sizes.mean() < n_bins:
+        return _bin_counts(bins, paths.indices(), n_bins)
+    out = np.empty((paths.draws, n_features, n_bins), dtype=np.int64)
+    step = max(1, int(CHUNK_CELLS * paths.draws // (paths.sizes.size * cumulative.shape[1])))
+    for start in range(0, paths.draws, step):
+        part = paths.select(start, start + step)
+        out[start : start + part.draws] = _block_bin_counts(cumulative, part, n_features)
+    return out
+
+
 def _floored_shares(counts: np.ndarray, length: int, floor: float) -> np.ndarray:
     shares = np.maximum(counts / length, floor)
     return np.asarray(shares / shares.sum(axis=2, keepdims=True))
 
 
 def kl_draws(
-    bins: np.ndarray, n_bins: int, windows: np.ndarray, references: np.ndarray, floor: float = FLOOR
+    bins: np.ndarray, n_bins: int, windows: StationaryPaths, references: StationaryPaths, floor: float = FLOOR
 ) -> np.ndarray:
     """KL(pseudo-reference ‖ window) per draw and feature, shape (draws, features). `bins` (n, features)
-    holds each training row's bin per feature; `windows` (draws, window) and `references` (R, n) are
-    resampled row indices. Draw b pairs window b with pseudo-reference b mod R.
+    holds each training row's bin per feature; `windows` (draws of the window's length) and `references`
+    (R of n rows) are resamples of the rows. Draw b pairs window b with pseudo-reference b mod R.
 
     Why a pseudo-reference rather than the reference itself: a check compares a new window with a
     reference that is a sample too (its decile shares are 0.1 by construction, the process's are not).
     With persistent features that sampling error is as large as the window's own, and a null that
     ignores it is too narrow (the simulation's false-alarm rate doubled)."""
-    ref = _floored_shares(_bin_counts(bins, references, n_bins), references.shape[1], floor)
-    out = np.empty((windows.shape[0], bins.shape[1]))
-    for start in range(0, windows.shape[0], CHUNK_DRAWS):
-        chunk = windows[start : start + CHUNK_DRAWS]
-        q = _floored_shares(_bin_counts(bins, chunk, n_bins), chunk.shape[1], floor)
-        p = ref[np.arange(start, start + chunk.shape[0]) % ref.shape[0]]
-        out[start : start + chunk.shape[0]] = np.sum(p * np.log(p / q), axis=2)
+    cumulative = cumulative_bin_counts(bins, n_bins)
+    ref = _floored_shares(_path_counts(bins, cumulative, references, n_bins), references.length, floor)
+    out = np.empty((windows.draws, bins.shape[1]))
+    for start in range(0, windows.draws, CHUNK_DRAWS):
+        chunk = windows.select(start, start + CHUNK_DRAWS)
+        q = _floored_shares(_path_counts(bins, cumulative, chunk, n_bins), windows.length, floor)
+        p = ref[np.arange(start, start + chunk.draws) % ref.shape[0]]
+        out[start : start + chunk.draws] = np.sum(p * np.log(p / q), axis=2)
     return out
 
 
@@ -184,10 +231,11 @@ def feature_nulls(
         return out
     # One set of pseudo-references for every length, resampled with the longest length's blocks (the
     # reference's own dependence does not depend on the check's window).
-    reference_block = block_length(rows, lengths[-1], block_share)
+    pw = politis_white(rows)
+    reference_block = block_length(rows, lengths[-1], block_share, pw)
     references = resampled_windows(len(rows), len(rows), min(draws, REFERENCE_DRAWS), reference_block, seed + 1000)
     for k, window in enumerate(lengths):
-        block = block_length(rows, window, block_share)
+        block = block_length(rows, window, block_share, pw)
         windows_ = resampled_windows(len(rows), window, draws, block, seed + k)
         kl = kl_draws(bins, n_bins, windows_, references, floor)
         out[window] = (block, [Null.from_draws(window, kl[:, j]) for j in range(kl.shape[1])])
@@ -202,23 +250,25 @@ def _grid_cdfs(slot: np.ndarray, rows: np.ndarray, grid_size: int) -> np.ndarray
     return np.cumsum(counts, axis=1)[:, : grid_size - 1] / rows.shape[1]
 
 
-def normalised_w1_draws(predictions: np.ndarray, windows: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """W1(pseudo-reference, window) / sd(predictions) per draw: `windows` (draws, m) and `references`
-    (R, n) are resampled rows of the time-ordered `predictions`; draw b pairs window b with reference
+def normalised_w1_draws(predictions: np.ndarray, windows: StationaryPaths, references: StationaryPaths) -> np.ndarray:
+    """W1(pseudo-reference, window) / sd(predictions) per draw: `windows` (draws of m rows) and `references`
+    (R of n rows) are resamples of the time-ordered `predictions`; draw b pairs window b with reference
     b mod R (the reference is a sample too, see kl_draws). Resamples hold reference values, so their
     CDFs are cumulative counts on the sorted reference: O(draws × n), no sort per draw. Beyond
     PREDICTION_GRID values the integral runs over a grid of reference quantiles."""
     u = np.sort(predictions)
     grid = u if u.size <= PREDICTION_GRID else np.quantile(u, (np.arange(PREDICTION_GRID) + 0.5) / PREDICTION_GRID)
     slot = np.searchsorted(grid, predictions, side="left")  # value ≤ grid[k] ⇔ slot ≤ k
-    ref_cdf = _grid_cdfs(slot, references, grid.size)
+    ref_cdf = _grid_cdfs(slot, references.indices(), grid.size)
     deltas = np.diff(grid)
     sd = float(np.std(u))
-    out = np.empty(windows.shape[0])
-    for start in range(0, windows.shape[0], CHUNK_DRAWS):
-        cdf = _grid_cdfs(slot, windows[start : start + CHUNK_DRAWS], grid.size)
-        pair = ref_cdf[np.arange(start, start + cdf.shape[0]) % ref_cdf.shape[0]]
-        out[start : start + cdf.shape[0]] = np.abs(cdf - pair) @ deltas
+    out = np.empty(windows.draws)
+    step = max(1, CDF_CHUNK_CELLS // grid.size)
+    for start in range(0, windows.draws, step):
+        cdf = _grid_cdfs(slot, windows.select(start, start + step).indices(), grid.size)
+        gap = ref_cdf[np.arange(start, start + cdf.shape[0]) % ref_cdf.shape[0]]
+        np.subtract(cdf, gap, out=gap)  # in place: these arrays are draws × grid, the null's largest
+        out[start : start + cdf.shape[0]] = np.abs(gap, out=gap) @ deltas
     return out / sd if sd > 0 else out
 
 
@@ -233,10 +283,11 @@ def prediction_nulls(
     lengths = sorted(w for w in windows if w <= values.size)
     if not lengths:
         return out
-    reference_block = block_length(values[:, None], lengths[-1], block_share)
+    pw = politis_white(values[:, None])
+    reference_block = block_length(values[:, None], lengths[-1], block_share, pw)
     references = resampled_windows(values.size, values.size, min(draws, REFERENCE_DRAWS), reference_block, seed + 2000)
     for k, window in enumerate(lengths):
-        block = block_length(values[:, None], window, block_share)
+        block = block_length(values[:, None], window, block_share, pw)
         windows_ = resampled_windows(values.size, window, draws, block, seed + 100 + k)
         w1 = normalised_w1_draws(values, windows_, references)
         out[window] = (block, Null.from_draws(window, w1))

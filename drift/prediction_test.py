@@ -18,16 +18,8 @@ from typing import Any
 import numpy as np
 
 from drift.null import Null, nearest_window
-from drift.registry import classify
+from drift.status import Rule, classify
 from drift.wasserstein import wasserstein_1
-
-
-@dataclass(frozen=True)
-class PredictionRule:
-    warning: float = 0.1
-    critical: float = 0.15
-    warning_p: float = 0.05
-    critical_p: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -74,7 +66,7 @@ def _null(baseline: Mapping[str, Any], window: int) -> Null | None:
     return Null.from_payload(stored, entry) if entry else None
 
 
-def prediction_verdict(baseline: Mapping[str, Any], predictions: np.ndarray, rule: PredictionRule) -> PredictionVerdict:
+def prediction_verdict(baseline: Mapping[str, Any], predictions: np.ndarray, rule: Rule) -> PredictionVerdict:
     reference = np.asarray(baseline["predictions_sorted"], dtype=float)
     current = np.asarray(predictions, dtype=float)
     current = current[np.isfinite(current)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -33,6 +34,25 @@ class SharpeDegradation:
     z: float = 0.0
     two_sample: bool = False
     baseline_n: int | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "baseline_sharpe": self.baseline_sharpe,
+            "current_sharpe": self.current_sharpe,
+            "relative": self.relative,
+            "p_value": self.p_value,
+            "z": self.z,
+            "test": "two-sample Sharpe z-test (Mertens/Opdyke variances)"
+            if self.two_sample
+            else "one-sample PSR, baseline taken as known (baseline predates the two-sample test)",
+            "baseline_n": self.baseline_n,
+            "probability_not_worse": self.probability_not_worse,
+            "significant": self.significant,
+            "n": self.n,
+            "note": "degradation significant at this window length"
+            if self.significant
+            else "not statistically significant at this window length",
+        }
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
 AGENT_HELP = "market_insight or risk_assessor (default: every agent with a champion)"
@@ -42,7 +42,11 @@ def drift(
 
     with user_errors(as_json):
         settings = ready_settings()
-        checks = [check_drift(settings, agent=agent, window_bars=window)] if agent else check_all(settings, window)
+        checks = (
+            [check_drift(settings, actor=cli_actor(), agent=agent, window_bars=window)]
+            if agent
+            else check_all(settings, actor=cli_actor(), window_bars=window)
+        )
 
     def render() -> None:
         if not checks:

@@ -1,5 +1,6 @@
-"""Read side of drift: the stored drift rows and the Evidently reports of past checks. Kept apart from
-the check itself (numpy, pandas, scipy) so the API starts without loading those."""
+"""Read side of drift: the stored drift rows and the Evidently reports of past checks, from the app DB
+alone. Kept apart from the check itself (numpy, pandas, scipy, MLflow) so that the API starts and
+`skippy ai drift-history` answers without loading those."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mlops.agents.specs import get_spec
 from mlops.db import session_scope
 from mlops.db.models import DriftMetric
-from mlops.errors import InvalidRequestError, NotFoundError
-from mlops.settings import Settings
+from mlops.errors import InvalidRequestError, NotFoundError, UnknownAgentError
+from mlops.settings import AGENTS, Settings
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ def drift_history(
     """Stored drift rows, newest first. Without `include_features` only the per-kind summary rows."""
     query = select(DriftMetric).order_by(DriftMetric.id.desc()).limit(limit).offset(offset)
     if agent:
-        get_spec(agent)
+        if agent not in AGENTS:  # not agents.specs.get_spec: that would load numpy for a read
+            raise UnknownAgentError(agent, AGENTS)
         query = query.where(DriftMetric.agent_type == agent)
     if status:
         query = query.where(DriftMetric.status == status)
@@ -86,24 +87,25 @@ def drift_history(
     if not include_features:
         query = query.where(DriftMetric.feature.is_(None))
     with session_scope(settings.app_db_url) as session:
-        return [
-            DriftHistoryRow(
-                r.check_id,
-                r.agent_type,
-                r.model_version,
-                r.drift_type,
-                r.feature,
-                r.statistic,
-                r.value,
-                r.warning_threshold,
-                r.critical_threshold,
-                r.status,
-                r.computed_at,
-                dict(r.details),
-                **test_numbers(r.feature, r.drift_type, dict(r.details)),
-            )
-            for r in session.scalars(query)
-        ]
+        return [_history_row(r) for r in session.scalars(query)]
+
+
+def _history_row(r: DriftMetric) -> DriftHistoryRow:
+    return DriftHistoryRow(
+        check_id=r.check_id,
+        agent_type=r.agent_type,
+        model_version=r.model_version,
+        drift_type=r.drift_type,
+        feature=r.feature,
+        statistic=r.statistic,
+        value=r.value,
+        warning=r.warning_threshold,
+        critical=r.critical_threshold,
+        status=r.status,
+        computed_at=r.computed_at,
+        details=dict(r.details),
+        **test_numbers(r.feature, r.drift_type, dict(r.details)),
+    )
 
 
 def report_path(settings: Settings, check_id: str, fmt: str) -> Path:

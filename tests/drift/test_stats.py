@@ -1,5 +1,6 @@
 """Drift statistics against independent computations: scipy for Wasserstein and entropy, small
-hand-computed cases for KL, PSI and Sharpe degradation, and the edge cases."""
+hand-computed cases for KL, PSI and Sharpe degradation, and the edge cases. KL and PSI are tested
+through `kl_and_psi`, the function a check computes them with."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import pytest
 from scipy import stats
 
 from drift.baseline import compute_baseline
-from drift.bins import bin_shares, decile_edges, floored
-from drift.kl import kl_divergence
-from drift.psi import population_stability_index
-from drift.registry import STATISTICS, classify, get_statistic, worst
+from drift.bins import bin_shares, decile_edges, floored, kl_and_psi
 from drift.sharpe import annualised_sharpe, probabilistic_sharpe_ratio, relative_degradation, sharpe_degradation
+from drift.status import classify, worst
 from drift.wasserstein import wasserstein_1
+
+
+def kl(reference_shares: np.ndarray, edges: np.ndarray, current: np.ndarray) -> float:
+    return kl_and_psi(reference_shares, edges, current)[0]
 
 
 @pytest.mark.parametrize(("n", "m"), [(1, 1), (3, 7), (100, 37), (5000, 1234), (20000, 20000)])
@@ -38,16 +41,16 @@ def test_kl_on_reference_deciles_by_hand() -> None:
     reference = np.array([0.5, 0.25, 0.25])
     current = np.array([0.0, 0.5, 1.5, 1.5, 3.0, 3.0, 3.0, 3.0])  # shares 2/8, 2/8, 4/8
     q = np.array([0.25, 0.25, 0.5])
-    assert kl_divergence(reference, edges, current) == pytest.approx(float(np.sum(reference * np.log(reference / q))))
-    assert kl_divergence(reference, edges, current) == pytest.approx(stats.entropy(reference, q))
-    psi = float(np.sum((q - reference) * np.log(q / reference)))
-    assert population_stability_index(reference, edges, current) == pytest.approx(psi)
+    value, psi = kl_and_psi(reference, edges, current)
+    assert value == pytest.approx(float(np.sum(reference * np.log(reference / q))))
+    assert value == pytest.approx(stats.entropy(reference, q))
+    assert psi == pytest.approx(float(np.sum((q - reference) * np.log(q / reference))))
 
 
 def test_empty_bins_are_floored_not_infinite() -> None:
     edges = np.array([1.0, 2.0])
     current = np.array([0.0, 0.5])  # everything in the first bin
-    value = kl_divergence(np.array([0.2, 0.4, 0.4]), edges, current)
+    value = kl(np.array([0.2, 0.4, 0.4]), edges, current)
     q = floored(np.array([1.0, 0.0, 0.0]))
     assert math.isfinite(value) and value == pytest.approx(stats.entropy([0.2, 0.4, 0.4], q))
     assert q.sum() == pytest.approx(1.0) and q.min() > 0
@@ -60,7 +63,7 @@ def test_deciles_and_constant_or_nan_features() -> None:
     constant = np.full(500, 3.0)
     c_edges = decile_edges(constant)
     assert bin_shares(constant, c_edges)[0] == 1.0  # all in one bin, no division by zero
-    assert kl_divergence(bin_shares(constant, c_edges), c_edges, constant) == pytest.approx(0.0, abs=1e-9)
+    assert kl(bin_shares(constant, c_edges), c_edges, constant) == pytest.approx(0.0, abs=1e-9)
     with_nan = np.concatenate([x, [np.nan, np.inf]])
     np.testing.assert_allclose(bin_shares(with_nan, edges), bin_shares(x, edges))
     with pytest.raises(ValueError, match="no finite values"):
@@ -72,8 +75,8 @@ def test_no_drift_is_near_zero_and_a_shift_is_large() -> None:
     ref = rng.normal(size=100_000)
     edges = decile_edges(ref)
     shares = bin_shares(ref, edges)
-    assert kl_divergence(shares, edges, rng.normal(size=100_000)) < 0.001
-    assert kl_divergence(shares, edges, rng.normal(1.0, 2.0, size=100_000)) > 0.3
+    assert kl(shares, edges, rng.normal(size=100_000)) < 0.001
+    assert kl(shares, edges, rng.normal(1.0, 2.0, size=100_000)) > 0.3
 
 
 def test_sharpe_degradation_by_hand_and_edge_cases() -> None:
@@ -101,11 +104,7 @@ def test_probabilistic_sharpe_ratio_matches_the_formula_and_needs_length() -> No
     assert not sharpe_degradation(short, baseline, 252).significant
 
 
-def test_registry_and_classification() -> None:
-    assert get_statistic("kl_divergence").critical == 0.1
-    with pytest.raises(KeyError, match="unknown drift statistic 'chi2'; known: kl_divergence, psi, wasserstein"):
-        get_statistic("chi2")
-    assert {s.drift_type for s in STATISTICS.values()} == {"feature", "prediction", "performance"}
+def test_classification_and_the_worst_status() -> None:
     assert [classify(v, 0.05, 0.1) for v in (0.01, 0.05, 0.07, 0.1, 0.2, None, float("nan"))] == [
         "ok",
         "ok",
@@ -116,6 +115,7 @@ def test_registry_and_classification() -> None:
         "insufficient",
     ]
     assert worst(["ok", "warning", "insufficient"]) == "warning" and worst([]) == "ok"
+    assert worst(["insufficient", "ok"]) == "insufficient" and worst(["warning", "critical", "ok"]) == "critical"
 
 
 def test_baseline_holds_what_a_check_needs() -> None:
@@ -136,16 +136,3 @@ def test_baseline_holds_what_a_check_needs() -> None:
     assert size < 40_000, size  # compact: percentiles + tail, not the draws
     with pytest.raises(ValueError, match="predictions for"):
         compute_baseline(x, ["a", "b"], rng.random(10), baseline_sharpe=1.0, periods_per_year=252)
-
-
-def test_kl_and_psi_together_equal_the_separate_statistics() -> None:
-    from drift.psi import kl_and_psi
-
-    rng = np.random.default_rng(2)
-    ref = rng.normal(size=5000)
-    edges = decile_edges(ref)
-    shares = bin_shares(ref, edges)
-    cur = rng.normal(0.3, 1.1, 4000)
-    kl, psi = kl_and_psi(shares, edges, cur)
-    assert kl == pytest.approx(kl_divergence(shares, edges, cur))
-    assert psi == pytest.approx(population_stability_index(shares, edges, cur))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,6 @@ from drift.baseline import compute_baseline
 from drift.bins import bin_shares, decile_edges
 from drift.feature_test import (
     UNTESTED_NOTE,
-    FeatureRule,
     FeatureVerdict,
     benjamini_hochberg,
     deciding_feature,
@@ -24,11 +24,17 @@ from drift.feature_test import (
     summary_details,
 )
 from drift.null import Null, feature_nulls, nearest_window
-from drift.prediction_test import PredictionRule, prediction_verdict
+from drift.prediction_test import prediction_verdict
+from drift.registry import FEATURE_DRIFT, PREDICTION_DRIFT
 from drift.sharpe import SharpeMoments, performance_status, sharpe_degradation, sharpe_difference_p_value
 from drift.wasserstein import wasserstein_1
 from mlops.data.features import FEATURE_NAMES, compute_features
 from mlops.data.synthetic import generate_bars
+from tests.conftest import make_settings
+
+DEFAULTS = make_settings(Path("unused"))  # the configured thresholds; nothing here touches the home
+FEATURE_RULE = FEATURE_DRIFT.rule(DEFAULTS)
+PREDICTION_RULE = PREDICTION_DRIFT.rule(DEFAULTS)
 
 
 def test_benjamini_hochberg_by_hand_and_against_statsmodels() -> None:
@@ -109,7 +115,7 @@ def calm() -> tuple[np.ndarray, dict]:
 def test_a_stormier_regime_is_critical_and_decided_by_a_volatility_feature(calm: tuple[np.ndarray, dict]) -> None:
     _, baseline = calm
     storm = compute_features(generate_bars(310, seed=9, regime="volatile"))
-    verdicts = feature_verdicts(baseline, {n: storm[n].to_numpy() for n in FEATURE_NAMES}, FeatureRule())
+    verdicts = feature_verdicts(baseline, {n: storm[n].to_numpy() for n in FEATURE_NAMES}, FEATURE_RULE)
     by_name = {v.feature: v for v in verdicts}
     assert by_name["vol_5"].status == "critical" and by_name["vol_5"].adjusted_p < 0.005
     summary = summary_details(verdicts)
@@ -119,7 +125,7 @@ def test_a_stormier_regime_is_critical_and_decided_by_a_volatility_feature(calm:
     assert top.null_percentile == pytest.approx(100.0, abs=0.1) and not top.approximate
     # The next stretch of the same calm process is not critical.
     same = compute_features(generate_bars(2370, seed=3, regime="normal")).iloc[2000:2250]
-    quiet = feature_verdicts(baseline, {n: same[n].to_numpy() for n in FEATURE_NAMES}, FeatureRule())
+    quiet = feature_verdicts(baseline, {n: same[n].to_numpy() for n in FEATURE_NAMES}, FEATURE_RULE)
     assert all(v.p_value is not None and v.adjusted_p is not None for v in quiet)
     assert [v.adjusted_p for v in quiet] == pytest.approx(benjamini_hochberg([v.p_value for v in quiet]))
 
@@ -127,7 +133,7 @@ def test_a_stormier_regime_is_critical_and_decided_by_a_volatility_feature(calm:
 def test_another_window_length_uses_the_nearest_null_and_says_approximate(calm: tuple[np.ndarray, dict]) -> None:
     features, baseline = calm
     window = {n: features[-300:, j] for j, n in enumerate(FEATURE_NAMES)}
-    verdicts = feature_verdicts(baseline, window, FeatureRule())
+    verdicts = feature_verdicts(baseline, window, FEATURE_RULE)
     assert all(v.null_window == 250 and v.approximate for v in verdicts)
 
 
@@ -157,14 +163,14 @@ def test_baselines_without_a_null_still_give_a_verdict_and_say_it_is_untested() 
         x, ["a", "b"], rng.random(600), baseline_sharpe=1.0, periods_per_year=252, draws=0, prediction_draws=0
     )
     assert "null" not in old and "baseline_returns" not in old
-    verdicts = feature_verdicts(old, {"a": rng.normal(2.0, 1.0, 250), "b": rng.normal(size=250)}, FeatureRule())
+    verdicts = feature_verdicts(old, {"a": rng.normal(2.0, 1.0, 250), "b": rng.normal(size=250)}, FEATURE_RULE)
     assert verdicts[0].status == "critical" and verdicts[0].p_value is None
     assert verdicts[0].details()["note"] == UNTESTED_NOTE and verdicts[0].details()["tested"] is False
     assert summary_details(verdicts)["note"] == UNTESTED_NOTE
-    pred = prediction_verdict(old, rng.random(250), PredictionRule())
+    pred = prediction_verdict(old, rng.random(250), PREDICTION_RULE)
     assert pred.p_value is None and "thresholds only" in pred.details()["note"]
     legacy = old | {"features": {k: v | {"kl_noise_floor": {"250": 0.1}} for k, v in old["features"].items()}}
-    assert feature_verdicts(legacy, {"a": x[:250, 0], "b": x[:250, 1]}, FeatureRule())[0].p_value is None
+    assert feature_verdicts(legacy, {"a": x[:250, 0], "b": x[:250, 1]}, FEATURE_RULE)[0].p_value is None
 
 
 def test_prediction_drift_is_w1_over_the_reference_sd_with_a_p_value(calm: tuple[np.ndarray, dict]) -> None:
@@ -173,8 +179,8 @@ def test_prediction_drift_is_w1_over_the_reference_sd_with_a_p_value(calm: tuple
     rng = np.random.default_rng(5)
     same = 1 / (1 + np.exp(-(rng.normal(size=250) - 2.2)))
     higher = 1 / (1 + np.exp(-(rng.normal(size=250) - 1.8)))  # mean ≈ +35 %
-    base = prediction_verdict(baseline, same, PredictionRule())
-    risen = prediction_verdict(baseline, higher, PredictionRule())
+    base = prediction_verdict(baseline, same, PREDICTION_RULE)
+    risen = prediction_verdict(baseline, higher, PREDICTION_RULE)
     assert risen.raw_w1 == pytest.approx(wasserstein_1(reference, higher))
     assert risen.value == pytest.approx(risen.raw_w1 / np.std(reference))
     assert risen.raw_w1 < 0.1 < risen.value  # raw W1 would have missed it
