@@ -1,5 +1,6 @@
-"""Request bodies and the API's own response shapes. Records the services return (dataclasses)
-are used as response models directly: one definition, documented in OpenAPI by FastAPI."""
+"""Request bodies and the API's own response shapes. Records the services return (pydantic models built
+from rows with `from_attributes`, or dataclasses) are used as response models directly: one definition,
+documented in OpenAPI by FastAPI."""
 
 from __future__ import annotations
 

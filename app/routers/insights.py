@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from app.deps import SettingsDep, Viewer
 from app.errors import documented
 from app.schemas import MAX_ID, AgentType, Page, Timestamp, page
-from mlops.pipeline.queries import ImportanceRecord, PerformanceRecord, feature_importance, performance_history
+from mlops.pipeline.queries.importance import ImportanceRecord, feature_importance
+from mlops.pipeline.queries.performance import PerformanceRecord, performance_history
 
 router = APIRouter(prefix="/api/mlops", tags=["insights"], responses=documented(401, 403, 422))
 

@@ -1,4 +1,4 @@
-"""Model runs (the app DB mirror of MLflow runs), retrain, and the deployed models."""
+"""Model runs (the app DB mirror of MLflow runs), retrain, and the deployed models (read from the app DB)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
 from app.schemas import MAX_ID, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
 from mlops.jobs import JobRecord, submit_retrain
-from mlops.pipeline.queries import AgentModels, RunRecord, get_run, list_runs, runs_watermark
-from mlops.pipeline.serving import cached_models
+from mlops.pipeline.queries.models import AgentModels, list_models
+from mlops.pipeline.queries.runs import RunRecord, get_run, list_runs, runs_watermark
 
 router = APIRouter(prefix="/api/mlops", tags=["runs"], responses=documented(401, 403, 422))
 
@@ -111,8 +111,7 @@ def retrain(request: Request, settings: SettingsDep, who: Operator, body: Retrai
 @router.get(
     "/models",
     response_model=list[AgentModels],
-    summary="Champion, challenger and recent versions per agent (from the MLflow registry, cached)",
+    summary="Champion, challenger and recent versions per agent, with held-out metrics and validation verdicts",
 )
 def models(settings: SettingsDep, _: Viewer, agent_type: AgentType | None = None) -> list[AgentModels]:
-    result: list[AgentModels] = cached_models(settings, agent_type)
-    return result
+    return list_models(settings, agent_type)

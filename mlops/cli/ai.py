@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
 app = typer.Typer(
@@ -50,19 +50,15 @@ def retrain(
 
     with user_errors(as_json):
         settings = ready_settings()
-        with (
-            audited(settings, "ai retrain", {"agent": agent, "symbol": symbol, "params": param}) as audit_result,
-            console.status(f"retraining {agent} ..."),
-        ):
+        with console.status(f"retraining {agent} ..."):
             result = run_retrain(
                 settings,
+                actor=cli_actor(),
                 agent=agent,
                 trigger="manual",
-                requested_by=cli_actor(),
                 symbol=symbol or None,
                 hyperparameters=_parse_params(param),
             )
-            audit_result |= {"model_run_id": result.model_run_id, "status": result.status}
 
     def render() -> None:
         console.print(
@@ -90,8 +86,9 @@ def models(
     limit: int = typer.Option(5, help="Recent versions per agent"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Deployed (champion/challenger) and recent model versions per agent, with held-out metrics."""
-    from mlops.pipeline.queries import list_models
+    """Deployed (champion/challenger) and recent model versions per agent, with held-out metrics and the
+    validation verdict (read from the app database: no MLflow)."""
+    from mlops.pipeline.queries.models import list_models
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -137,7 +134,7 @@ def runs(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recent model runs (retrains) with their outcome."""
-    from mlops.pipeline.queries import list_runs
+    from mlops.pipeline.queries.runs import list_runs
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -204,9 +201,7 @@ def promote(
 
     with user_errors(as_json):
         settings = ready_settings()
-        with audited(settings, "ai promote", {"agent": agent, "version": version, "force": force}) as result:
-            record = do_promote(settings, agent=agent, version=version, actor=cli_actor(), reason=reason, force=force)
-            result["from_version"] = record.from_version
+        record = do_promote(settings, agent=agent, version=version, actor=cli_actor(), reason=reason, force=force)
     emit(
         as_json,
         record,
@@ -227,11 +222,9 @@ def rollback(
 
     with user_errors(as_json):
         settings = ready_settings()
-        with audited(settings, "ai rollback", {"agent": agent, "to_version": to_version, "force": force}) as result:
-            record = do_rollback(
-                settings, agent=agent, to_version=to_version, actor=cli_actor(), reason=reason, force=force
-            )
-            result["to_version"] = record.to_version
+        record = do_rollback(
+            settings, agent=agent, to_version=to_version, actor=cli_actor(), reason=reason, force=force
+        )
     emit(
         as_json,
         record,
@@ -262,8 +255,9 @@ def deployments(
     limit: int = typer.Option(20, min=1, max=1000),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Alias change history: who moved which alias, from which version to which, and why."""
-    from mlops.pipeline.deployments import list_deployments
+    """Alias change history: who moved which alias, from which version to which, and why (a retired or
+    cleared challenger points nowhere: "to" is empty)."""
+    from mlops.pipeline.deployments import CLEARING_ACTIONS, list_deployments
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -281,7 +275,7 @@ def deployments(
                     r.alias,
                     styled(r.action),
                     fmt(r.from_version),
-                    str(r.to_version),
+                    "-" if r.action in CLEARING_ACTIONS else str(r.to_version),
                     r.actor,
                     r.created_at,
                     r.reason[:70],
