@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -10,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlops.settings import is_postgres
@@ -94,12 +97,50 @@ def alembic_config(url: str) -> Any:
     return config
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files without importing Alembic (whose
+    import every CLI command would otherwise pay); None when the history is not one plain chain (a merge,
+    a branch, a file it cannot read): then Alembic decides."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text()))
+        if set(found) != {"revision", "down_revision"}:
+            return None
+        try:
+            own, down = ast.literal_eval(found["revision"]), ast.literal_eval(found["down_revision"])
+        except (ValueError, SyntaxError):
+            return None
+        if not isinstance(own, str) or not (down is None or isinstance(down, str)) or own in revisions:
+            return None
+        revisions[own] = down
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision in the database's alembic_version table; None when there is no single one (or no table)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
 def upgrade_database(url: str, revision: str = "head") -> str | None:
-    """Apply Alembic migrations up to `revision`; returns the revision now in place."""
+    """Apply Alembic migrations up to `revision`; returns the revision now in place. A database already at
+    the head revision is left as it is without loading Alembic."""
+    engine = create_db_engine(url)
+    if revision == "head":
+        head = head_revision()
+        if head is not None and _stored_revision(engine) == head:
+            return head
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
-    engine = create_db_engine(url)
     with engine.begin() as conn:
         config = alembic_config(url)
         config.attributes["connection"] = conn
