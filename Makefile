@@ -15,11 +15,12 @@ env: $(UV)
 run: env
 	$(UV) run --frozen skippy up
 
-## ruff + mypy + the whole test suite (SQLite and the machine's PostgreSQL).
+## ruff + the import contract (pyproject: imports run one way) + mypy + the whole suite (SQLite and PostgreSQL).
 test: env lint typecheck pytest
 
 lint:
 	$(UV) run --frozen ruff check mlops tracking sweeps drift app tests bench
+	$(UV) run --frozen lint-imports --no-cache
 
 typecheck:
 	$(UV) run --frozen mypy

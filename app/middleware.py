@@ -1,10 +1,11 @@
-"""Pure ASGI middleware: the request body size limit, and the audit row of every mutating call
-(who, what, parameters, status and result), written after the response, whatever its status."""
+"""Pure ASGI middleware: the request body size limit, and the audit row of a mutating call that no
+service audited — refused by authentication, role, validation or the size limit, or an endpoint with
+no use case behind it. A request that reached a service (retrain, sweep, promote, ...) is audited by
+that service, with the same row the CLI or a job would write; this middleware adds nothing to it."""
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,19 +18,8 @@ from mlops.settings import Settings
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_AUDITED = ("/api/mlops/predict",)  # served predictions are recorded in prediction_log instead
-SECRET_FIELDS = frozenset({"key", "api_key", "password", "token"})
 RESULT_BYTES = 16_384
-
-
-def _redact(value: Any) -> Any:
-    """Secrets out; NaN/inf as text (JSON columns on PostgreSQL refuse them, and the row would be lost)."""
-    if isinstance(value, dict):
-        return {k: ("<redacted>" if k in SECRET_FIELDS else _redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v) for v in value[:100]]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
+_redact = audit.redact
 
 
 def _decode(body: bytes) -> Any:
@@ -106,21 +96,28 @@ class GuardAndAudit:
             await send(message)
 
         state = scope.setdefault("state", {})
-        try:
-            await self.app(scope, replay, capture)
-        except Exception:
-            status["code"] = status["code"] or 500  # the error handler answers 500 outside this middleware
-            raise
-        finally:
-            if not scope["path"].startswith(NOT_AUDITED):
-                result = _decode(bytes(response)) if status["code"] is not None else {"error": "no response"}
-                await self._audit(
-                    scope,
-                    state.get("principal"),
-                    {"body": _redact(_summarise_parameters(_decode(body)))},
-                    status["code"],
-                    _redact(result if isinstance(result, dict) else {"value": result}),
-                )
+        client = scope.get("client")
+        with audit.request_scope(client[0] if client else None) as request:
+            try:
+                await self.app(scope, replay, capture)
+            except Exception:
+                status["code"] = status["code"] or 500  # the error handler answers 500 outside this middleware
+                raise
+            finally:
+                if not request["audited"] and not scope["path"].startswith(NOT_AUDITED):
+                    await self._audit_request(scope, state, body, status["code"], response)
+
+    async def _audit_request(
+        self, scope: Scope, state: dict[str, Any], body: bytes, code: int | None, response: bytearray
+    ) -> None:
+        result = _decode(bytes(response)) if code is not None else {"error": "no response"}
+        await self._audit(
+            scope,
+            state.get("principal"),
+            {"body": _redact(_summarise_parameters(_decode(body)))},
+            code,
+            _redact(result if isinstance(result, dict) else {"value": result}),
+        )
 
     async def _audit(
         self, scope: Scope, who: Any, parameters: dict[str, Any], code: int | None, result: dict[str, Any]

@@ -1,11 +1,23 @@
-"""The audit trail: one `audit_log` row per mutating call, from the API or the CLI."""
+"""The audit trail: one `audit_log` row per action, written by the service that acts.
+
+Every use case that changes something (retrain, sweep, drift check, promote, rollback, flags, keys,
+bars import) runs inside `audited(...)`: the row says who (the actor: `cli:<user>`, `api:<key name>`,
+`scheduler`, ...), what (the action and its parameters) and how it ended (the result, or the error).
+The row is the same whichever caller ran the service — the CLI, an API request, a job worker, the
+scheduler, the dashboard. The API's request middleware writes a row only for a request that never
+reached a service (refused by authentication, validation, size limits): `request_scope` tells it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from mlops.db import session_scope
@@ -14,10 +26,72 @@ from mlops.logs import get_logger
 from mlops.settings import Settings
 
 log = get_logger(__name__)
+SECRET_FIELDS = frozenset({"key", "api_key", "password", "token", "secret"})
+_REQUEST: ContextVar[dict[str, Any] | None] = ContextVar("skippy_audit_request", default=None)
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+def redact(value: Any) -> Any:
+    """Secrets out; NaN/inf as text (JSON columns on PostgreSQL refuse them, and the row would be lost)."""
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if k in SECRET_FIELDS else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value[:100]]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@contextmanager
+def request_scope(client: str | None) -> Iterator[dict[str, Any]]:
+    """Around one API request: the services it calls record the client's address, and mark the
+    request audited so the middleware does not write a second row. (The mutable holder is shared with
+    the worker thread a sync endpoint runs in: contextvars are copied, the dict is not.)"""
+    holder: dict[str, Any] = {"client": client, "audited": False}
+    token = _REQUEST.set(holder)
+    try:
+        yield holder
+    finally:
+        _REQUEST.reset(token)
+
+
+@contextmanager
+def audited(settings: Settings, *, actor: str, action: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The audit row of one action: fill the yielded dict with the result. An error (or an
+    interruption) is recorded with its type and message, then re-raised."""
+    from mlops.errors import brief
+
+    result: dict[str, Any] = {}
+    try:
+        yield result
+    except BaseException as exc:
+        error = {"error": brief(str(exc) or type(exc).__name__, 500), "error_type": type(exc).__name__}
+        _record_action(settings, actor, action, parameters, result | error)
+        raise
+    _record_action(settings, actor, action, parameters, result)
+
+
+def _record_action(
+    settings: Settings, actor: str, action: str, parameters: dict[str, Any], result: dict[str, Any]
+) -> None:
+    request = _REQUEST.get()
+    if request is not None:
+        request["audited"] = True
+    record(
+        settings,
+        actor=actor,
+        action=action,
+        parameters=redact(parameters),
+        status_code=None,
+        result=redact(result),
+        client=request["client"] if request else None,
+    )
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     id: int
     actor: str
     action: str
@@ -72,9 +146,4 @@ def list_audit(
     if since:
         query = query.where(AuditLog.created_at >= since)
     with session_scope(settings.app_db_url) as session:
-        return [
-            AuditRecord(
-                r.id, r.actor, r.action, dict(r.parameters), r.status_code, dict(r.result), r.client, r.created_at
-            )
-            for r in session.scalars(query)
-        ]
+        return [AuditRecord.model_validate(r) for r in session.scalars(query)]

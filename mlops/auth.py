@@ -9,9 +9,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from mlops.audit import audited
 from mlops.db import session_scope
 from mlops.db.models import ApiKey
 from mlops.errors import AuthenticationError, ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
@@ -25,8 +27,9 @@ CACHE_SECONDS = 5.0
 _verified: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 
-@dataclass(frozen=True)
-class KeyRecord:
+class KeyRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     id: int
     name: str
     role: str
@@ -65,9 +68,7 @@ def hash_key(key: str) -> str:
 
 
 def _record(row: ApiKey) -> KeyRecord:
-    return KeyRecord(
-        row.id, row.name, row.role, row.prefix, row.created_by, row.created_at, row.last_used_at, row.revoked_at
-    )
+    return KeyRecord.model_validate(row)
 
 
 def check_role(role: str) -> str:
@@ -76,7 +77,15 @@ def check_role(role: str) -> str:
     return role
 
 
-def create_key(settings: Settings, *, name: str, role: str, created_by: str) -> CreatedKey:
+def create_key(settings: Settings, *, name: str, role: str, actor: str) -> CreatedKey:
+    """Create an API key (only its hash is stored); audited as "key create", never with the key."""
+    with audited(settings, actor=actor, action="key create", parameters={"name": name, "role": role}) as audit:
+        created = _create_key(settings, name=name, role=role, created_by=actor)
+        audit.update(prefix=created.record.prefix)
+    return created
+
+
+def _create_key(settings: Settings, *, name: str, role: str, created_by: str) -> CreatedKey:
     check_role(role)
     name = name.strip()
     if not name or len(name) > 64:
@@ -101,15 +110,18 @@ def list_keys(settings: Settings, include_revoked: bool = False) -> list[KeyReco
         return [_record(r) for r in session.scalars(query)]
 
 
-def revoke_key(settings: Settings, name: str) -> KeyRecord:
-    with session_scope(settings.app_db_url) as session:
-        row = session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
-        if row is None:
-            raise NotFoundError(f"no API key named {name!r}")
-        if row.revoked_at is None:
-            row.revoked_at = datetime.now(UTC)
-        record = _record(row)
-    _verified.clear()  # after the commit: a request racing the revocation cannot re-cache the key
+def revoke_key(settings: Settings, name: str, *, actor: str) -> KeyRecord:
+    """Revoke an API key: requests with it get 401 from then on. Audited as "key revoke"."""
+    with audited(settings, actor=actor, action="key revoke", parameters={"name": name}) as audit:
+        with session_scope(settings.app_db_url) as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
+            if row is None:
+                raise NotFoundError(f"no API key named {name!r}")
+            if row.revoked_at is None:
+                row.revoked_at = datetime.now(UTC)
+            record = _record(row)
+        _verified.clear()  # after the commit: a request racing the revocation cannot re-cache the key
+        audit.update(role=record.role, revoked_at=record.revoked_at)
     return record
 
 

@@ -68,6 +68,16 @@ class ModelKeyError(SkippyError):
     """Encrypted model weights cannot be read: the key is missing or wrong."""
 
 
+class Interrupted(BaseException):
+    """The work was stopped from outside: a job cancelled (SIGTERM), timed out (SIGALRM) or its server
+    shut down (SIGINT). A BaseException, so `except Exception` in the work does not swallow it: the
+    service records the run as ended and re-raises, and the job takes `status` as its outcome."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status  # the job's terminal status: cancelled | failed
+
+
 MAX_MESSAGE = 2000
 
 

@@ -40,7 +40,12 @@ def _env_override(name: str) -> bool | None:
         return True
     if value in _FALSE:
         return False
-    return None
+    from mlops.errors import ConfigurationError
+
+    raise ConfigurationError(
+        f"SKIPPY_FLAG_{name.upper()}={raw!r} is neither on nor off: use one of {', '.join(sorted(_TRUE | _FALSE))}, "
+        "or unset it to use the database's value"
+    )
 
 
 def _check(name: str) -> None:
@@ -77,11 +82,17 @@ def require(settings: Settings, name: str) -> None:
 
 
 def set_flag(settings: Settings, name: str, enabled: bool, actor: str) -> FlagState:
-    _check(name)
-    with session_scope(settings.app_db_url) as session:
-        row = session.get(FeatureFlag, name)
-        if row is None:
-            session.add(FeatureFlag(name=name, enabled=enabled, description=FLAGS[name], updated_by=actor))
-        else:
-            row.enabled, row.updated_by, row.updated_at = enabled, actor, datetime.now(UTC)
-    return next(f for f in list_flags(settings) if f.name == name)
+    """Switch a flag in the app database (an environment override still wins); audited as "flag set"."""
+    from mlops.audit import audited
+
+    with audited(settings, actor=actor, action="flag set", parameters={"name": name, "enabled": enabled}) as audit:
+        _check(name)
+        with session_scope(settings.app_db_url) as session:
+            row = session.get(FeatureFlag, name)
+            if row is None:
+                session.add(FeatureFlag(name=name, enabled=enabled, description=FLAGS[name], updated_by=actor))
+            else:
+                row.enabled, row.updated_by, row.updated_at = enabled, actor, datetime.now(UTC)
+        state = next(f for f in list_flags(settings) if f.name == name)
+        audit.update(enabled=state.enabled, source=state.source)
+    return state

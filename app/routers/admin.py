@@ -29,7 +29,7 @@ def keys(settings: SettingsDep, _: Admin, include_revoked: bool = False) -> list
     summary="Create an API key; the response is the only time the key is shown",
 )
 def create(settings: SettingsDep, who: Admin, body: KeyRequest) -> CreatedKeyResponse:
-    created = create_key(settings, name=body.name, role=body.role, created_by=actor(who))
+    created = create_key(settings, name=body.name, role=body.role, actor=actor(who))
     r = created.record
     return CreatedKeyResponse(key=created.key, name=r.name, role=r.role, prefix=r.prefix, created_at=r.created_at)
 
@@ -37,8 +37,8 @@ def create(settings: SettingsDep, who: Admin, body: KeyRequest) -> CreatedKeyRes
 @router.delete(
     "/api/admin/keys/{name}", response_model=KeyRecord, responses=documented(404), summary="Revoke an API key"
 )
-def revoke(settings: SettingsDep, _: Admin, name: Annotated[str, Path(max_length=64)]) -> KeyRecord:
-    return revoke_key(settings, name)
+def revoke(settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_length=64)]) -> KeyRecord:
+    return revoke_key(settings, name, actor=actor(who))
 
 
 @router.get("/api/admin/audit", response_model=Page[AuditRecord], summary="The audit trail, newest first")

@@ -74,6 +74,10 @@ def build_dataset(
     hyperparameters), labels, returns and splits. Labels and returns start at the `fill` (settings
     `execution_fill`), and the purge between splits grows by one bar when fills are at the next open."""
     fill = check_fill(fill)
+    n_duplicate_ts = int(pd.Index(bars.index).duplicated().sum())
+    if n_duplicate_ts:  # counted for the quality gate, which rejects them; the features need unique stamps
+        bars = bars[~pd.Index(bars.index).duplicated(keep="last")]
+        features = None
     features = compute_features(bars) if features is None else features
     forward = forward_returns(bars, spec.horizon, fill).reindex(features.index).to_numpy()
     sigma = realised_volatility(bars["close"]).reindex(features.index).to_numpy()
@@ -95,7 +99,7 @@ def build_dataset(
         periods_per_year=periods_per_year(pd.DatetimeIndex(bars.index)),
         n_bars=len(bars),
         n_non_finite=non_finite,
-        n_duplicate_ts=int(pd.Index(bars.index).duplicated().sum()),
+        n_duplicate_ts=n_duplicate_ts,
         base_rate=base_rate,
         fill=fill,
         bar_checks=bar_checks(bars),

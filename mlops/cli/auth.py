@@ -6,7 +6,7 @@ from datetime import datetime
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, print_json, table, user_errors
 
 app = typer.Typer(help="API keys, the audit trail, model encryption keys.", no_args_is_help=True, rich_markup_mode=None)
@@ -23,9 +23,7 @@ def create_key_command(
 
     with user_errors(as_json):
         settings = ready_settings()
-        with audited(settings, "auth create-key", {"name": name, "role": role}) as result:
-            created = create_key(settings, name=name, role=role, created_by=cli_actor())
-            result["prefix"] = created.record.prefix
+        created = create_key(settings, name=name, role=role, actor=cli_actor())
     if as_json:
         print_json({"key": created.key, "name": name, "role": created.record.role, "prefix": created.record.prefix})
         return
@@ -61,9 +59,7 @@ def revoke_command(name: str = typer.Argument(..., help="Key name"), as_json: bo
 
     with user_errors(as_json):
         settings = ready_settings()
-        with audited(settings, "auth revoke", {"name": name}) as result:
-            record = revoke_key(settings, name)
-            result["revoked_at"] = str(record.revoked_at)
+        record = revoke_key(settings, name, actor=cli_actor())
     emit(as_json, record, lambda: console.print(f"revoked {record.name} ({record.role})", highlight=False))
 
 

@@ -1,11 +1,10 @@
-"""What every command needs: settings, logging and initialised stores."""
+"""What every command needs: settings, logging, initialised stores, and who is acting (`cli:<user>`:
+the services write the audit rows)."""
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -36,25 +35,3 @@ def current_user() -> str:
 
 def cli_actor() -> str:
     return f"cli:{current_user()}"
-
-
-@contextmanager
-def audited(settings: Settings, action: str, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The audit row of a mutating CLI command (the API writes its own in middleware): fill the
-    yielded dict with the result; an error is recorded with its message and re-raised."""
-    from mlops.audit import record
-
-    result: dict[str, Any] = {}
-    try:
-        yield result
-    except Exception as exc:
-        record(
-            settings,
-            actor=cli_actor(),
-            action=f"cli {action}",
-            parameters=parameters,
-            status_code=None,
-            result={"error": str(exc)},
-        )
-        raise
-    record(settings, actor=cli_actor(), action=f"cli {action}", parameters=parameters, status_code=None, result=result)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, table, user_errors
 
 app = typer.Typer(
@@ -33,11 +33,11 @@ def import_file(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate and import bars; re-importing the same file changes nothing."""
-    from mlops.data.store import import_bars_file
+    from mlops.pipeline.market import import_bars_file
 
     with user_errors(as_json):
         settings = ready_settings()
-        result = import_bars_file(settings.app_db_url, file, symbol)
+        result = import_bars_file(settings, actor=cli_actor(), path=file, symbol=symbol)
     emit(as_json, result, lambda: _print_import(result))
 
 
@@ -53,12 +53,13 @@ def generate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Generate the seeded synthetic market (or append bars in a chosen regime to make drift happen)."""
-    from mlops.data.generate import generate_market
+    from mlops.pipeline.market import generate_bars
 
     with user_errors(as_json):
         settings = ready_settings()
-        result = generate_market(
+        result = generate_bars(
             settings,
+            actor=cli_actor(),
             symbol=symbol,
             n_bars=bars,
             seed=seed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli.common import JSON_OPTION, audited, cli_actor, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, table, user_errors
 
 app = typer.Typer(help="Feature flags: list and switch.", no_args_is_help=True, rich_markup_mode=None)
@@ -42,7 +42,5 @@ def set_command(
         if state.lower() not in ("on", "off"):
             raise InvalidRequestError(f"state must be on or off, got {state!r}")
         settings = ready_settings()
-        with audited(settings, "flags set", {"name": name, "state": state}) as result:
-            flag = set_flag(settings, name, state.lower() == "on", cli_actor())
-            result["enabled"] = flag.enabled
+        flag = set_flag(settings, name, state.lower() == "on", cli_actor())
     emit(as_json, flag, lambda: console.print(f"{flag.name}: {'on' if flag.enabled else 'off'} ({flag.source})"))

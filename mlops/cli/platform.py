@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mlops.cli.common import audited, cli_actor, ready_settings
+from mlops.cli.common import cli_actor, ready_settings
 from mlops.cli.output import console, print_json, styled, table, user_errors
 from mlops.settings import AGENTS
 
@@ -93,9 +93,7 @@ def ensure_admin_key(settings: Settings) -> tuple[str | None, Path]:
         return None, path
     taken = {k.name for k in list_keys(settings, include_revoked=True)}
     name = next(n for n in ("admin", *(f"admin-{i}" for i in range(2, 1000))) if n not in taken)
-    with audited(settings, "up create-admin-key", {"name": name, "role": "admin"}) as result:
-        created = create_key(settings, name=name, role="admin", created_by=cli_actor())
-        result |= {"prefix": created.record.prefix, "saved_to": str(path)}
+    created = create_key(settings, name=name, role="admin", actor=cli_actor())
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
     with os.fdopen(descriptor, "w") as handle:
@@ -148,8 +146,8 @@ def run_serve(*, host: str | None, port: int | None, dispatch: bool) -> None:
 
 
 def _bootstrap(settings: Settings, retrain_all: bool, as_json: bool) -> dict[str, Any]:
-    from mlops.data.generate import generate_market
     from mlops.data.store import count_bars
+    from mlops.pipeline.market import generate_bars
     from mlops.pipeline.queries import list_models
     from mlops.pipeline.retrain import retrain
 
@@ -157,7 +155,7 @@ def _bootstrap(settings: Settings, retrain_all: bool, as_json: bool) -> dict[str
     seeded = None
     if count_bars(settings.app_db_url, symbol) == 0:
         with console.status(f"generating the synthetic market {symbol} ..."):
-            seeded = generate_market(settings, symbol=symbol)
+            seeded = generate_bars(settings, actor=cli_actor(), symbol=symbol)
         if not as_json:
             console.print(f"loaded {seeded.inserted} synthetic bars for {symbol}")
     deployed = {m.agent_type: m.champion for m in list_models(settings)}
@@ -165,7 +163,7 @@ def _bootstrap(settings: Settings, retrain_all: bool, as_json: bool) -> dict[str
     for agent in AGENTS:
         if retrain_all or deployed.get(agent) is None:
             with console.status(f"retraining {agent} ..."):
-                results.append(retrain(settings, agent=agent, trigger="manual", requested_by=cli_actor()))
+                results.append(retrain(settings, actor=cli_actor(), agent=agent, trigger="manual"))
     return {"seeded": seeded, "retrains": results, "models": list_models(settings)}
 
 
@@ -207,6 +205,8 @@ def _render(state: dict[str, Any]) -> None:
 
 
 def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_all: bool, as_json: bool) -> None:
+    from mlops.db.bindings import masked
+
     with user_errors(as_json):
         settings = ready_settings()
         api_port = api_port or settings.api_port
@@ -221,7 +221,7 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
         "api": api,
         "docs": f"{api}/docs",
         "mlflow_ui": f"http://127.0.0.1:{ui_port}",
-        "tracking_uri": settings.tracking_uri,
+        "tracking_uri": masked(settings.tracking_uri),
     }
     if as_json:
         print_json(state | {"admin_key": new_key, "admin_key_file": str(key_file), "urls": urls})
@@ -233,7 +233,7 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
         else:
             console.print(f"admin API key: in {key_file} (if you kept it there)", highlight=False)
         console.print(
-            f"API: {api}  (docs: {api}/docs)   MLflow UI: {urls['mlflow_ui']}   tracking URI: {settings.tracking_uri}\n"
+            f"API: {api}  (docs: {api}/docs)   MLflow UI: {urls['mlflow_ui']}   tracking URI: {urls['tracking_uri']}\n"
             f'try: curl -H "Authorization: Bearer $(cat {key_file})" {api}/api/mlops/model-runs',
             highlight=False,
         )

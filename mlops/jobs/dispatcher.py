@@ -21,7 +21,7 @@ from mlops.db.models import Job
 from mlops.jobs.service import count_running, finish_job, reap_dead_jobs, stop_sweep_of
 from mlops.jobs.worker import settings_env
 from mlops.logs import get_logger
-from mlops.pipeline.locks import HOSTNAME, process_alive
+from mlops.processes import HOSTNAME, process_alive
 from mlops.settings import Settings
 
 log = get_logger(__name__)
@@ -76,7 +76,7 @@ class Dispatcher:
         self._collect()
         self._enforce_deadlines()
         self._forward_cancellations()
-        reap_dead_jobs(self.settings)
+        reap_dead_jobs(self.settings, collected_elsewhere=set(self._children))
         while count_running(self.settings) < self.settings.job_max_concurrent:
             if not self._start_next():
                 break

@@ -1,26 +1,27 @@
-"""Job records: submit, read, cancel, and reap the jobs whose worker process died.
+"""Job records: queue, read, cancel, and reap the jobs whose worker process died.
 
-A retrain job carries a unique `active_key` ("retrain:<agent>") while queued or running: a second
-submission for the same agent fails on that constraint, atomically across API replicas → 409."""
+Queueing is generic and thin: each `submit_*` runs its use case's `prepare` — every validation, and
+the records the work needs (a retrain's queued run and its agent's lock, a sweep's rows and study) —
+exactly as the inline path does, then stores a job the dispatcher hands to a worker
+(mlops/jobs/kinds.py runs it). A retrain's exclusivity is its agent's lock, nothing else."""
 
 from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
-from mlops.agents.specs import get_spec
+from mlops.audit import audited
 from mlops.db import session_scope
 from mlops.db.models import AgentLock, Job, ModelRun
-from mlops.errors import ConflictError, InvalidRequestError, NotFoundError
-from mlops.flags import require
+from mlops.errors import ConflictError, NotFoundError
 from mlops.logs import get_logger
-from mlops.pipeline.locks import HOSTNAME, process_alive
+from mlops.processes import HOSTNAME, process_alive
 from mlops.settings import Settings
 
 log = get_logger(__name__)
@@ -30,8 +31,9 @@ TERMINAL = ("succeeded", "rejected", "failed", "cancelled")
 FOREIGN_GRACE_SECONDS = 300.0
 
 
-@dataclass(frozen=True)
-class JobRecord:
+class JobRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     id: int
     kind: str
     agent_type: str | None
@@ -52,31 +54,38 @@ class JobRecord:
 
 
 def _job(row: Job) -> JobRecord:
-    return JobRecord(
-        row.id,
-        row.kind,
-        row.agent_type,
-        row.status,
-        dict(row.parameters or {}),
-        dict(row.result or {}),
-        row.error,
-        row.requested_by,
-        row.model_run_id,
-        row.sweep_id,
-        row.timeout_seconds,
-        row.pid,
-        row.hostname,
-        row.cancel_requested,
-        row.created_at,
-        row.started_at,
-        row.finished_at,
-    )
+    return JobRecord.model_validate(row)
 
 
-def _active_holder(settings: Settings, key: str) -> str:
-    with session_scope(settings.app_db_url) as session:
-        job = session.scalars(select(Job).where(Job.active_key == key)).first()
-        return f"job {job.id} ({job.status})" if job else "another job"
+def enqueue(
+    settings: Settings,
+    *,
+    kind: str,
+    actor: str,
+    agent: str | None,
+    parameters: dict[str, Any],
+    model_run_id: int | None = None,
+    sweep_id: int | None = None,
+) -> JobRecord:
+    """Store a prepared piece of work as a queued job, audited as "<kind> queued" (the work writes its
+    own row when it ends, the same row as when it runs inline)."""
+    with audited(settings, actor=actor, action=f"{kind} queued", parameters=parameters | {"agent": agent}) as audit:
+        with session_scope(settings.app_db_url) as session:
+            job = Job(
+                kind=kind,
+                agent_type=agent,
+                parameters=parameters,
+                requested_by=actor,
+                model_run_id=model_run_id,
+                sweep_id=sweep_id,
+                timeout_seconds=settings.job_timeout_seconds,
+                result={},
+            )
+            session.add(job)
+            session.flush()
+            record = _job(job)
+        audit.update(job_id=record.id, model_run_id=model_run_id, sweep_id=sweep_id)
+    return record
 
 
 def submit_retrain(
@@ -88,51 +97,42 @@ def submit_retrain(
     hyperparameters: dict[str, Any] | None = None,
     trigger: str = "api",
 ) -> JobRecord:
-    """Queue a retrain: a `queued` model run and its job, in one transaction. ConflictError if the
-    agent is already retraining (a queued/running job, or a CLI retrain holding the agent's lock)."""
-    from mlops.data.store import count_bars, resolve_symbol
+    """Queue a retrain: prepared (validated, its run queued with the agent's lock) as an inline retrain
+    is. ConflictError if the agent already has a retrain queued or running, from any caller."""
+    from mlops.pipeline.retrain import prepare_retrain
 
-    spec = get_spec(agent)
-    hp = spec.hyperparameters(hyperparameters)
-    symbol = resolve_symbol(settings.app_db_url, symbol, settings.symbol)
-    if count_bars(settings.app_db_url, symbol) == 0:
-        raise NotFoundError(f"no market bars for symbol {symbol!r}; import or generate some first")
-    key = f"retrain:{agent}"
+    prepared = prepare_retrain(
+        settings,
+        actor=requested_by,
+        agent=agent,
+        symbol=symbol,
+        hyperparameters=hyperparameters,
+        trigger=trigger,
+        queued=True,
+    )
     try:
-        with session_scope(settings.app_db_url) as session:
-            lock = session.get(AgentLock, agent)
-            if lock is not None:
-                raise ConflictError(
-                    f"a retrain of {agent} is already running: run {lock.model_run_id} (pid {lock.pid} on "
-                    f"{lock.hostname})"
-                )
-            run = ModelRun(
-                agent_type=agent,
-                status="queued",
-                trigger=trigger,
-                requested_by=requested_by,
-                symbol=symbol,
-                hyperparameters=hp.model_dump(),
-            )
-            session.add(run)
-            session.flush()
-            job = Job(
-                kind="retrain",
-                agent_type=agent,
-                active_key=key,
-                parameters={"symbol": symbol, "hyperparameters": hyperparameters or {}, "trigger": trigger},
-                requested_by=requested_by,
-                model_run_id=run.id,
-                timeout_seconds=settings.job_timeout_seconds,
-                result={},
-            )
-            session.add(job)
-            session.flush()
-            return _job(job)
-    except IntegrityError:
-        raise ConflictError(
-            f"a retrain of {agent} is already queued or running: {_active_holder(settings, key)}"
-        ) from None
+        return enqueue(
+            settings,
+            kind="retrain",
+            actor=requested_by,
+            agent=agent,
+            parameters={"symbol": prepared.symbol, "hyperparameters": prepared.hyperparameters, "trigger": trigger},
+            model_run_id=prepared.model_run_id,
+        )
+    except BaseException:
+        _abandon_run(settings, prepared.model_run_id, agent, "its job could not be queued")
+        raise
+
+
+def _abandon_run(settings: Settings, run_id: int, agent: str, error: str) -> None:
+    """A queued run whose job never started: failed, and its agent's lock released."""
+    with session_scope(settings.app_db_url) as session:
+        session.execute(
+            update(ModelRun)
+            .where(ModelRun.id == run_id, ModelRun.status == "queued")
+            .values(status="failed", error=error, finished_at=datetime.now(UTC))
+        )
+        session.execute(delete(AgentLock).where(AgentLock.agent_type == agent, AgentLock.model_run_id == run_id))
 
 
 def submit_sweep(
@@ -148,61 +148,41 @@ def submit_sweep(
     workers: int | None = None,
     time_budget_seconds: float | None = None,
 ) -> JobRecord:
-    """Create the sweep now (so a bad grid fails the request) and queue the job that runs it."""
-    from sweeps.runner import create_sweep
+    """Prepare the sweep now (so a bad grid fails the request) and queue the job that runs it."""
+    from mlops.errors import InvalidRequestError
+    from mlops.pipeline.sweeps import prepare_sweep
 
     if workers is not None and workers < 1:
         raise InvalidRequestError(f"workers must be >= 1, got {workers}")
-    sweep = create_sweep(
+    sweep = prepare_sweep(
         settings,
+        actor=requested_by,
         agent=agent,
         grid=grid,
         name=name,
         symbol=symbol,
         objective=objective,
         direction=direction,
-        requested_by=requested_by,
     )
-    return _insert(
+    return enqueue(
         settings,
-        Job(
-            kind="sweep",
-            agent_type=agent,
-            parameters={"workers": workers, "time_budget_seconds": time_budget_seconds},
-            requested_by=requested_by,
-            sweep_id=sweep.id,
-            timeout_seconds=settings.job_timeout_seconds,
-            result={},
-        ),
+        kind="sweep",
+        actor=requested_by,
+        agent=agent,
+        parameters={"workers": workers, "time_budget_seconds": time_budget_seconds},
+        sweep_id=sweep.id,
     )
 
 
 def submit_drift(
     settings: Settings, *, agent: str | None, requested_by: str, window_bars: int | None = None
 ) -> JobRecord:
-    require(settings, "mlops_drift_detection")
-    if agent is not None:
-        get_spec(agent)
-    if window_bars is not None and window_bars < 1:
-        raise InvalidRequestError(f"window_bars must be >= 1, got {window_bars}")
-    return _insert(
-        settings,
-        Job(
-            kind="drift",
-            agent_type=agent,
-            parameters={"window_bars": window_bars},
-            requested_by=requested_by,
-            timeout_seconds=settings.job_timeout_seconds,
-            result={},
-        ),
-    )
+    """Validate the drift check now (flag, agent, window) as an inline check does, and queue it."""
+    from mlops.pipeline.drift import prepare_drift_check
 
-
-def _insert(settings: Settings, job: Job) -> JobRecord:
-    with session_scope(settings.app_db_url) as session:
-        session.add(job)
-        session.flush()
-        return _job(job)
+    params = prepare_drift_check(settings, agent=agent, window_bars=window_bars)
+    parameters = {"window_bars": params.window_bars}
+    return enqueue(settings, kind="drift", actor=requested_by, agent=agent, parameters=parameters)
 
 
 def get_job(settings: Settings, job_id: int) -> JobRecord:
@@ -247,10 +227,10 @@ def finish_job(
     error: str | None = None,
     only_from: tuple[str, ...] = ACTIVE,
 ) -> bool:
-    """Move an active job to a terminal status (once: a later writer loses) and release its key.
-    The queued model run of a retrain that never started ends failed with the same error."""
+    """Move an active job to a terminal status (once: a later writer loses). The queued model run of a
+    retrain that never started ends failed with the same error, and its agent's lock is released."""
     with session_scope(settings.app_db_url) as session:
-        values: dict[str, Any] = {"status": status, "active_key": None, "finished_at": datetime.now(UTC)}
+        values: dict[str, Any] = {"status": status, "finished_at": datetime.now(UTC)}
         if result is not None:
             values["result"] = result
         if error is not None:
@@ -259,12 +239,11 @@ def finish_job(
         if not moved.rowcount:  # type: ignore[attr-defined]
             return False
         run_id = session.scalar(select(Job.model_run_id).where(Job.id == job_id))
-        if run_id is not None and status != "succeeded":
-            session.execute(
-                update(ModelRun)
-                .where(ModelRun.id == run_id, ModelRun.status == "queued")
-                .values(status="failed", error=error or status, finished_at=datetime.now(UTC))
-            )
+    if run_id is not None and status != "succeeded":
+        with session_scope(settings.app_db_url) as session:
+            agent = session.scalar(select(ModelRun.agent_type).where(ModelRun.id == run_id))
+        if agent is not None:
+            _abandon_run(settings, run_id, agent, error or status)
     log.info("job finished", job_id=job_id, deployment_status=status, error=error)
     return True
 
@@ -272,6 +251,13 @@ def finish_job(
 def cancel_job(settings: Settings, job_id: int, *, actor: str) -> JobRecord:
     """Cancel a queued job at once; ask a running one to stop (its worker gets SIGTERM and ends its
     retrain/sweep/drift cleanly: run failed, lock released, sweep stopped and resumable)."""
+    with audited(settings, actor=actor, action="job cancel", parameters={"job_id": job_id}) as audit:
+        job = _cancel(settings, job_id, actor)
+        audit.update(kind=job.kind, status=job.status, cancel_requested=job.cancel_requested)
+    return job
+
+
+def _cancel(settings: Settings, job_id: int, actor: str) -> JobRecord:
     job = get_job(settings, job_id)
     if job.status in TERMINAL:
         raise ConflictError(f"job {job_id} has already ended ({job.status})")
@@ -292,15 +278,16 @@ def stop_sweep_of(settings: Settings, sweep_id: int | None, reason: str) -> None
     """Close the sweep of a job that ended without closing it: `stopped`, resumable, parent run ended."""
     if sweep_id is None:
         return
-    from sweeps.runner import finalize
+    from mlops.pipeline.sweeps import stop_sweep
 
-    finalize(settings, sweep_id, stop_reason=f"{reason}; `skippy ai sweep-worker` resumes it")
+    stop_sweep(settings, sweep_id, f"{reason}; `skippy ai sweep-worker` resumes it")
 
 
-def reap_dead_jobs(settings: Settings) -> list[int]:
+def reap_dead_jobs(settings: Settings, *, collected_elsewhere: Collection[int] = ()) -> list[int]:
     """Fail the running jobs whose worker process died: on this host, its pid is gone; on another
     host (or a container that was replaced), it is past its timeout plus a grace period, by which time
-    its own alarm has stopped it. Called at every start and by the dispatcher."""
+    its own alarm has stopped it. Called at every start and by the dispatcher, which collects its own
+    children itself (`collected_elsewhere`: their exit status says how they ended, e.g. cancelled)."""
     with session_scope(settings.app_db_url) as session:
         rows = session.execute(
             select(Job.id, Job.pid, Job.hostname, Job.started_at, Job.timeout_seconds, Job.model_run_id).where(
@@ -310,6 +297,8 @@ def reap_dead_jobs(settings: Settings) -> list[int]:
     now = datetime.now(UTC)
     dead: list[tuple[int, int | None, str | None, int | None]] = []
     for job_id, pid, hostname, started_at, timeout, run_id in rows:
+        if job_id in collected_elsewhere:
+            continue
         age = (now - started_at).total_seconds() if started_at is not None else float("inf")
         if hostname != HOSTNAME:
             if age < timeout + FOREIGN_GRACE_SECONDS:

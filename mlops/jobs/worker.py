@@ -11,7 +11,6 @@ import math
 import os
 import signal
 import sys
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,22 +18,15 @@ from sqlalchemy import update
 
 from mlops.db import session_scope
 from mlops.db.models import Job
-from mlops.errors import SkippyError, brief
-from mlops.jobs.service import JobRecord, finish_job, get_job, stop_sweep_of
+from mlops.errors import Interrupted, SkippyError, brief
+from mlops.jobs.kinds import run
+from mlops.jobs.service import finish_job, get_job, stop_sweep_of
 from mlops.logs import get_logger
-from mlops.pipeline.locks import HOSTNAME
+from mlops.processes import HOSTNAME
 from mlops.settings import Settings
 
 log = get_logger(__name__)
 SETTINGS_ENV = "SKIPPY_JOB_SETTINGS"
-
-
-class JobInterrupted(SkippyError):
-    """The job was cancelled or ran out of time."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -56,58 +48,9 @@ def _interrupt(status: str, message: str) -> Any:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interruption is enough
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.alarm(0)
-        raise JobInterrupted(status, message)
+        raise Interrupted(status, message)
 
     return handler
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_iso))
-
-
-def _run(settings: Settings, job: JobRecord) -> tuple[str, dict[str, Any]]:
-    if job.kind == "retrain":
-        from mlops.pipeline.retrain import retrain
-
-        assert job.agent_type is not None and job.model_run_id is not None
-        params = job.parameters
-        result = retrain(
-            settings,
-            agent=job.agent_type,
-            trigger=params.get("trigger", "api"),
-            requested_by=job.requested_by,
-            symbol=params.get("symbol"),
-            hyperparameters=params.get("hyperparameters") or None,
-            queued_run_id=job.model_run_id,
-        )
-        return result.status, _jsonable(asdict(result))
-    if job.kind == "sweep":
-        from mlops.pipeline.sweeps import default_workers
-        from sweeps.runner import run_sweep
-
-        assert job.sweep_id is not None
-        record = run_sweep(
-            settings,
-            job.sweep_id,
-            workers=job.parameters.get("workers") or default_workers(settings),
-            time_budget_seconds=job.parameters.get("time_budget_seconds"),
-        )
-        return ("succeeded" if record.status == "completed" else "failed"), _jsonable(asdict(record))
-    if job.kind == "drift":
-        from mlops.pipeline.drift import check_all, check_drift
-
-        window = job.parameters.get("window_bars")
-        checks = (
-            [check_drift(settings, agent=job.agent_type, window_bars=window)]
-            if job.agent_type
-            else check_all(settings, window_bars=window)
-        )
-        return "succeeded", {"checks": _jsonable([asdict(c) for c in checks])}
-    raise SkippyError(f"unknown job kind {job.kind!r}")
 
 
 def run_job(settings: Settings, job_id: int) -> int:
@@ -122,26 +65,17 @@ def run_job(settings: Settings, job_id: int) -> int:
     if not started.rowcount:  # type: ignore[attr-defined]
         log.warning("job not runnable", job_id=job_id, deployment_status=job.status)
         return 0
-    timeout = f"timed out after {job.timeout_seconds:g} s"
     signal.signal(signal.SIGTERM, _interrupt("cancelled", "cancelled on request"))
     signal.signal(signal.SIGINT, _interrupt("cancelled", "stopped because the API server shut down; submit it again"))
-    signal.signal(signal.SIGALRM, _interrupt("failed", timeout))
+    signal.signal(signal.SIGALRM, _interrupt("failed", f"timed out after {job.timeout_seconds:g} s"))
     signal.alarm(max(1, math.ceil(job.timeout_seconds)))
     log.info("job started", job_id=job_id, agent_type=job.agent_type, kind=job.kind)
     try:
-        status, result = _run(settings, job)
-        error = result.get("reason") if status in ("failed", "rejected") else None
-        if (
-            job.kind == "retrain"
-            and status == "failed"
-            and ("cancelled on request" in (error or "") or "server shut down" in (error or ""))
-        ):
-            status = "cancelled"
-        elif job.kind == "retrain" and status == "failed" and timeout in (error or ""):
-            error = timeout
-        finish_job(settings, job_id, status, result=result, error=error or result.get("error"))
+        outcome = run(settings, job)
+        signal.alarm(0)
+        finish_job(settings, job_id, outcome.status, result=outcome.result, error=outcome.error)
         return 0
-    except JobInterrupted as exc:
+    except Interrupted as exc:
         signal.alarm(0)
         stop_sweep_of(settings, job.sweep_id, str(exc))
         finish_job(settings, job_id, exc.status, error=str(exc))

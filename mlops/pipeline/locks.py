@@ -10,7 +10,6 @@ retrain, so a killed run never leaves a half-deployed model.
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -18,36 +17,50 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mlops.db import session_scope
-from mlops.db.models import AgentLock, ModelRun
+from mlops.db.models import AgentLock, Job, ModelRun
 from mlops.errors import ConflictError
 from mlops.logs import get_logger
+from mlops.processes import HOSTNAME, process_alive
 from mlops.settings import Settings
 
 log = get_logger(__name__)
-HOSTNAME = socket.gethostname()
 
 
-def process_alive(pid: int) -> bool:
-    """Whether `pid` runs. A zombie — killed, but not yet reaped because its parent died too and the
-    container's PID 1 may never reap it — counts as dead: signal 0 still reaches it, /proc says 'Z'."""
+def _conflict(session: Session, agent: str) -> str:
+    holder = session.get(AgentLock, agent)
+    if holder is None:
+        who = "another run"
+    elif holder.pid is None:
+        job = session.scalar(select(Job.id).where(Job.model_run_id == holder.model_run_id))
+        who = f"run {holder.model_run_id} (queued as job {job})" if job else f"run {holder.model_run_id} (queued)"
+    else:
+        who = f"run {holder.model_run_id} (pid {holder.pid} on {holder.hostname})"
+    return f"a retrain of {agent} is already queued or running: {who}"
+
+
+def queue_locked_run(settings: Settings, run: ModelRun) -> int:
+    """Insert `run` as queued and take its agent's lock for it, in one transaction; returns the run id.
+    The lock has no process yet: the jobs reaper releases it if the job ends before the run starts.
+    Raises ConflictError naming the run that holds the lock."""
+    run.status = "queued"
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): signal 0 is all there is
-    return state not in (b"Z", b"X")
+        with session_scope(settings.app_db_url) as session:
+            session.add(run)
+            session.flush()
+            session.add(AgentLock(agent_type=run.agent_type, model_run_id=run.id, pid=None, hostname=None))
+            session.flush()
+            return run.id
+    except IntegrityError:
+        with session_scope(settings.app_db_url) as session:
+            message = _conflict(session, run.agent_type)
+        raise ConflictError(message) from None
 
 
 def start_locked_run(settings: Settings, run: ModelRun, queued_id: int | None = None) -> int:
-    """Insert `run` as running (or start the queued run `queued_id`, made by the API) and take its
-    agent's lock in one transaction; returns the run id. Raises ConflictError naming the run that holds
-    the lock; a queued run that loses is marked failed with that message."""
+    """Insert `run` as running and take its agent's lock in one transaction — or start the queued run
+    `queued_id`, whose lock `queue_locked_run` took, by giving the lock this process. Returns the run id.
+    Raises ConflictError naming the run that holds the lock; a queued run that lost its lock (reaped
+    meanwhile) and finds another holder is marked failed with that message."""
     started = {"status": "running", "pid": os.getpid(), "hostname": HOSTNAME, "started_at": datetime.now(UTC)}
     try:
         with session_scope(settings.app_db_url) as session:
@@ -56,22 +69,30 @@ def start_locked_run(settings: Settings, run: ModelRun, queued_id: int | None = 
                     setattr(run, name, value)
                 session.add(run)
                 session.flush()
-                run_id = run.id
-            else:
-                moved = session.execute(
-                    update(ModelRun).where(ModelRun.id == queued_id, ModelRun.status == "queued").values(**started)
+                session.add(
+                    AgentLock(agent_type=run.agent_type, model_run_id=run.id, pid=os.getpid(), hostname=HOSTNAME)
                 )
-                if not moved.rowcount:  # type: ignore[attr-defined]
-                    raise ConflictError(f"model run {queued_id} is no longer queued (cancelled or reaped)")
-                run_id = queued_id
-            session.add(AgentLock(agent_type=run.agent_type, model_run_id=run_id, pid=os.getpid(), hostname=HOSTNAME))
-            session.flush()
-            return run_id
+                session.flush()
+                return run.id
+            moved = session.execute(
+                update(ModelRun).where(ModelRun.id == queued_id, ModelRun.status == "queued").values(**started)
+            )
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                raise ConflictError(f"model run {queued_id} is no longer queued (cancelled or reaped)")
+            owned = session.execute(
+                update(AgentLock)
+                .where(AgentLock.agent_type == run.agent_type, AgentLock.model_run_id == queued_id)
+                .values(pid=os.getpid(), hostname=HOSTNAME, acquired_at=datetime.now(UTC))
+            )
+            if not owned.rowcount:  # type: ignore[attr-defined]
+                session.add(
+                    AgentLock(agent_type=run.agent_type, model_run_id=queued_id, pid=os.getpid(), hostname=HOSTNAME)
+                )
+                session.flush()
+            return queued_id
     except IntegrityError:
         with session_scope(settings.app_db_url) as session:
-            holder = session.get(AgentLock, run.agent_type)
-            who = f"run {holder.model_run_id} (pid {holder.pid} on {holder.hostname})" if holder else "another run"
-            message = f"a retrain of {run.agent_type} is already running: {who}"
+            message = _conflict(session, run.agent_type)
             if queued_id is not None:
                 session.execute(
                     update(ModelRun)
@@ -126,16 +147,21 @@ def reap_dead_runs(settings: Settings) -> list[int]:
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 reaped.append((run_id, mlflow_run_id))
-        for agent, run_id, pid, hostname, acquired_at in session.execute(
+        for agent, run_id, pid, hostname, acquired_at, run_status in session.execute(
             select(
-                AgentLock.agent_type, AgentLock.model_run_id, AgentLock.pid, AgentLock.hostname, AgentLock.acquired_at
-            )
+                AgentLock.agent_type,
+                AgentLock.model_run_id,
+                AgentLock.pid,
+                AgentLock.hostname,
+                AgentLock.acquired_at,
+                ModelRun.status,
+            ).outerjoin(ModelRun, ModelRun.id == AgentLock.model_run_id)
         ).all():
-            if _is_dead(pid, hostname, acquired_at, stale):
+            if pid is None and run_status == "queued":
+                continue  # a queued job's lock: the jobs reaper releases it with its job
+            if run_status not in ("queued", "running") or _is_dead(pid, hostname, acquired_at, stale):
                 session.execute(
-                    delete(AgentLock).where(
-                        AgentLock.agent_type == agent, AgentLock.model_run_id == run_id, AgentLock.pid == pid
-                    )
+                    delete(AgentLock).where(AgentLock.agent_type == agent, AgentLock.model_run_id == run_id)
                 )
     for run_id, mlflow_run_id in reaped:
         log.warning("reaped dead run", model_run_id=run_id, deployment_status="failed")

@@ -71,6 +71,22 @@ def _trained_on(settings: Settings, agent: str, version: int) -> tuple[str, pd.T
 
 
 def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-trading") -> ChallengerEvaluation:
+    """Paper-trade the challenger against the champion and decide (audited as "challenger evaluate"; a
+    promotion or retirement it makes writes its own row too)."""
+    from mlops.audit import audited
+
+    with audited(settings, actor=actor, action="challenger evaluate", parameters={"agent": agent}) as audit:
+        evaluation = _evaluate(settings, agent=agent, actor=actor)
+        audit.update(
+            decision=evaluation.decision,
+            challenger=evaluation.challenger,
+            champion=evaluation.champion,
+            paper_bars=evaluation.paper_bars,
+        )
+    return evaluation
+
+
+def _evaluate(settings: Settings, *, agent: str, actor: str) -> ChallengerEvaluation:
     from tracking import registry
 
     spec = get_spec(agent)
@@ -120,7 +136,7 @@ def evaluate_challenger(settings: Settings, *, agent: str, actor: str = "paper-t
             champion=theirs,
             champion_version=champion,
             comparison="paper_trading",
-            comparison_note=f", champion {comparison.replace('_', ' ')}{note}",
+            comparison_note=f", {comparison.replace('_', ' ')}{note}",
             risk_free_rate=settings.risk_free_rate,
         ),
         settings,
