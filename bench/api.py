@@ -314,7 +314,7 @@ def main() -> None:
         began = time.perf_counter()
         experiment_id = seed_store(settings, args.runs)
         seeded = time.perf_counter() - began
-        key = create_key(settings, name="bench", role="viewer", created_by="bench").key
+        key = create_key(settings, name="bench", role="viewer", actor="bench").key
         print(f"store: {args.runs} MLflow runs + {args.runs} model_runs rows, written in {seeded:.1f} s")
         print(f"SKIPPY_HOME={home}")
 

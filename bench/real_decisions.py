@@ -97,7 +97,7 @@ def run(scenario: Scenario, bars: pd.DataFrame, home: Path) -> None:
     upsert_bars(settings.app_db_url, "GOOG", training, "bench")
     print(f"\n## {scenario.name}")
     for agent in ("market_insight", "risk_assessor"):
-        result = retrain(settings, agent=agent, requested_by="bench")
+        result = retrain(settings, actor="bench", agent=agent)
         print(f"- {agent} v{result.model_version}: {result.status}/{result.deployment_status}: {result.reason}")
         if result.status == "rejected" and result.model_version is not None:
             promote(settings, agent=agent, version=result.model_version, actor="bench", force=True, reason="bench")
@@ -112,7 +112,7 @@ def run(scenario: Scenario, bars: pd.DataFrame, home: Path) -> None:
             if registry.alias_version(settings, agent, registry.CHAMPION) is None:
                 print(f"| {agent} | (no champion: its first model was not deployed) | | | |")
                 continue
-            check = check_drift(settings, agent=agent, window_bars=window)
+            check = check_drift(settings, actor="bench", agent=agent, window_bars=window)
             rows = {r.drift_type: r for r in check.summary()}
             f, p, q = rows["feature"], rows["prediction"], rows["performance"]
             fd = f.details
@@ -124,7 +124,7 @@ def run(scenario: Scenario, bars: pd.DataFrame, home: Path) -> None:
             print(f"| {agent} | **{f.status}** | {deciding} | {prediction} | {performance} |")
     # The gate against a champion, on the longer history.
     for agent in ("market_insight", "risk_assessor"):
-        result = retrain(settings, agent=agent, requested_by="bench")
+        result = retrain(settings, actor="bench", agent=agent)
         outcome = f"{result.status}/{result.deployment_status}"
         print(f"\n- retrain of {agent} on data to {scenario.checks[-1][2]}: {outcome}: {result.reason}")
 

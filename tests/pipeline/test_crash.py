@@ -28,7 +28,7 @@ def test_kill_minus_nine_mid_training_moves_no_alias_and_is_reaped(tmp_path: Pat
     settings = make_settings(tmp_path)
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1200)
-    first = retrain(settings, agent="market_insight")
+    first = retrain(settings, actor="test", agent="market_insight")
     assert first.deployment_status == "promoted"
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKIPPY_", "MLFLOW_"))}
@@ -86,5 +86,5 @@ def test_kill_minus_nine_mid_training_moves_no_alias_and_is_reaped(tmp_path: Pat
 
     # And the agent can be retrained again: it trains, registers and is judged (the same recipe on the same
     # bars is not better than the champion, so the gate keeps v1).
-    again = retrain(settings, agent="market_insight")
+    again = retrain(settings, actor="test", agent="market_insight")
     assert again.status == "rejected" and again.model_version is not None and "beats_champion_sharpe" in again.reason

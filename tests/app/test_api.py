@@ -1,6 +1,6 @@
 """The REST API through its real ASGI stack (FastAPI + middleware + services), on SQLite and on the
 real PostgreSQL, over a store with two trained agents. Jobs stay queued here (the dispatcher is off);
-tests/test_api_server.py runs them in worker processes behind a real HTTP server."""
+tests/app/test_server.py runs them in worker processes behind a real HTTP server."""
 
 from __future__ import annotations
 
@@ -55,10 +55,10 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1500)
     for agent in ("market_insight", "risk_assessor"):
-        assert retrain(settings, agent=agent, requested_by="fixture").status == "succeeded"
-    check_drift(settings, agent="market_insight")
+        assert retrain(settings, actor="fixture", agent=agent).status == "succeeded"
+    check_drift(settings, actor="fixture", agent="market_insight")
     keys = {
-        role: create_key(settings, name=f"{role}-key", role=role, created_by="test").key
+        role: create_key(settings, name=f"{role}-key", role=role, actor="test").key
         for role in ("viewer", "operator", "admin")
     }
     with TestClient(create_app(settings, dispatch=False)) as client:
@@ -200,7 +200,7 @@ def test_retrain_rejects_bad_input_naming_it(api: Api) -> None:
 
 def test_promote_and_rollback_move_the_champion(api: Api) -> None:
     agent = "risk_assessor"
-    first = retrain(api.settings, agent=agent, hyperparameters={"hidden_units": 4})
+    first = retrain(api.settings, actor="test", agent=agent, hyperparameters={"hidden_units": 4})
     assert first.model_version == 2
     if first.deployment_status != "promoted":
         forced = api.post("/api/mlops/promote", {"agent_type": agent, "version": 2, "force": True})
@@ -387,8 +387,9 @@ def test_every_mutating_call_is_audited_and_readable_by_admins(api: Api) -> None
     assert invalid["actor"] == "api:operator-key" and invalid["status_code"] == 422
     assert invalid["parameters"]["body"] == {"agent_type": "market_insight", "hyperparameters": {"bad": 1}}
     assert "bad" in invalid["result"]["message"]
-    keys = api.get("/api/admin/audit", "admin", action="/api/admin/keys").json()["items"]
-    assert keys and all(r["result"].get("key") in (None, "<redacted>") for r in keys)
+    keys = api.get("/api/admin/audit", "admin", action="key create").json()["items"]  # written by the service
+    assert {"viewer-key", "operator-key", "admin-key"} <= {r["parameters"]["name"] for r in keys}
+    assert all(set(r["result"]) <= {"prefix", "error", "error_type"} for r in keys)  # never the key itself
     assert api.get("/api/admin/audit", "admin", actor="api:viewer-key").json()["items"][0]["status_code"] == 403
     with session_scope(api.settings.app_db_url) as session:
         reads = session.scalars(select(AuditLog).where(AuditLog.action.like("GET %"))).all()
@@ -439,7 +440,7 @@ def test_home_is_per_test(tmp_path: Path) -> None:
     """create_app over fresh stores works without trained models: lists are empty, not errors."""
     settings = make_settings(tmp_path)
     init_stores(settings)
-    key = create_key(settings, name="a", role="viewer", created_by="t").key
+    key = create_key(settings, name="a", role="viewer", actor="t").key
     with TestClient(create_app(settings, dispatch=False)) as client:
         headers = {"Authorization": f"Bearer {key}"}
         assert client.get("/api/mlops/model-runs", headers=headers).json()["items"] == []

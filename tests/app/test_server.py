@@ -99,8 +99,8 @@ class Server:
 def trained_store(settings: Settings) -> str:
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1200)
-    assert retrain(settings, agent="market_insight").status == "succeeded"
-    return create_key(settings, name="ops", role="operator", created_by="test").key
+    assert retrain(settings, actor="test", agent="market_insight").status == "succeeded"
+    return create_key(settings, name="ops", role="operator", actor="test").key
 
 
 @pytest.fixture(scope="module")

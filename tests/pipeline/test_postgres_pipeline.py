@@ -26,9 +26,9 @@ def test_retrain_deploy_and_rollback_on_postgres(postgres_server: str, tmp_path:
     assert settings.tracking_uri.startswith("postgresql+psycopg2://") and settings.tracking_uri.endswith("_mlflow")
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1200)
-    first = retrain(settings, agent="market_insight")
+    first = retrain(settings, actor="test", agent="market_insight")
     assert first.deployment_status == "promoted", first.reason
-    second = retrain(settings, agent="market_insight")
+    second = retrain(settings, actor="test", agent="market_insight")
     assert second.model_version == 2 and "champion v1" in second.reason
     model = mlflow.pyfunc.load_model("models:/market_insight@champion")
     p = np.asarray(model.predict(compute_features(load_bars(settings.app_db_url, "SYNTH")).tail(10)))

@@ -38,7 +38,7 @@ def encrypted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     settings = make_settings(tmp_path_factory.mktemp(f"encrypted-{request.param}"), **overrides)
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=1200)
-    assert retrain(settings, agent="market_insight").status == "succeeded"
+    assert retrain(settings, actor="test", agent="market_insight").status == "succeeded"
     return settings
 
 
@@ -85,7 +85,7 @@ def test_loading_needs_the_key_and_says_so(encrypted: Settings) -> None:
 def test_the_api_serves_an_encrypted_model_with_the_key(encrypted: Settings) -> None:
     from app import create_app
 
-    key = create_key(encrypted, name="desk", role="viewer", created_by="t").key
+    key = create_key(encrypted, name="desk", role="viewer", actor="t").key
     with TestClient(create_app(encrypted, dispatch=False)) as client:
         response = client.post(
             "/api/mlops/predict",

@@ -16,7 +16,7 @@ from mlops.errors import ConflictError
 from mlops.pipeline.locks import reap_dead_runs, start_locked_run
 from tests.conftest import make_settings
 
-HEAD = "0006"
+HEAD = "0007"
 TABLES = {
     "feature_flags",
     "model_runs",
@@ -60,7 +60,7 @@ def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
 def test_second_retrain_of_an_agent_is_refused_while_the_first_holds_the_lock(db_url: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, database_url=db_url)
     first = start_locked_run(settings, ModelRun(agent_type="market_insight"))
-    with pytest.raises(ConflictError, match=f"already running: run {first}"):
+    with pytest.raises(ConflictError, match=f"already queued or running: run {first} "):
         start_locked_run(settings, ModelRun(agent_type="market_insight"))
     # Another agent is independent.
     start_locked_run(settings, ModelRun(agent_type="risk_assessor"))

@@ -32,8 +32,8 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
     store = make_settings(tmp_path_factory.mktemp("schema"), drift_report=False)
     init_stores(store)
     generate_market(store, symbol="SYNTH", n_bars=900)
-    retrain(store, agent="market_insight")
-    key = create_key(store, name=ADMIN, role="admin", created_by="test").key
+    retrain(store, actor="test", agent="market_insight")
+    key = create_key(store, name=ADMIN, role="admin", actor="test").key
     app = create_app(store, dispatch=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.headers = {"Authorization": f"Bearer {key}"}
