@@ -195,16 +195,21 @@ def _promote(
         model_run_id=model_run_id,
     )
     if registry.alias_version(settings, agent, CHALLENGER) == version:
-        _clear_alias(
-            settings,
-            agent=agent,
-            alias=CHALLENGER,
-            version=version,
-            action="clear",
-            actor=actor,
-            reason=f"v{version} promoted to champion",
-        )
+        _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor)
     return record
+
+
+def _clear_promoted_challenger(settings: Settings, *, agent: str, version: int, actor: str) -> None:
+    """A challenger promoted to champion is no longer a challenger: clear that alias (a `clear` row)."""
+    _clear_alias(
+        settings,
+        agent=agent,
+        alias=CHALLENGER,
+        version=version,
+        action="clear",
+        actor=actor,
+        reason=f"v{version} promoted to champion",
+    )
 
 
 def deploy_validated(
@@ -237,15 +242,7 @@ def deploy_validated(
         )
     if settings.promotion_mode != "immediate":
         return "challenger"
-    _clear_alias(
-        settings,
-        agent=agent,
-        alias=CHALLENGER,
-        version=version,
-        action="clear",
-        actor=actor,
-        reason=f"v{version} promoted to champion",
-    )
+    _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor)
     return "promoted"
 
 

@@ -102,6 +102,9 @@ def test_read_only_commands_answer_from_the_app_db_without_mlflow(store: Store) 
     assert loaded == []
     assert [d["id"] for d in deployments] == [d.id for d in list_deployments(store.settings, limit=20)]
 
+    sweeps, loaded = run_cli(store, "ai", "sweeps")  # no sweep in this store: an empty list, still no MLflow
+    assert (sweeps, loaded) == ([], [])
+
 
 # --- one audit row per alias move, the same from the CLI and from the API ----------------------------
 
