@@ -1,10 +1,11 @@
-"""Pure ASGI middleware: the request body size limit, and the audit row of a mutating call that no
-service audited — refused by authentication, role, validation or the size limit, or an endpoint with
+"""Pure ASGI middleware: the request body size limit and read timeout, and the audit row of a mutating
+call that no service audited — refused by authentication, role, validation or the size limit, or an endpoint with
 no use case behind it. A request that reached a service (retrain, sweep, promote, ...) is audited by
 that service, with the same row the CLI or a job would write; this middleware adds nothing to it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,16 +20,16 @@ from mlops.settings import Settings
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_AUDITED = ("/api/mlops/predict",)  # served predictions are recorded in prediction_log instead
 RESULT_BYTES = 16_384
-_redact = audit.redact
 
 
 def _decode(body: bytes) -> Any:
+    """A body as JSON if it parses (however deep: `audit.redact` caps it), else its size and hash."""
     if not body:
         return None
     try:
         return json.loads(body)
-    except ValueError:
-        return {"bytes": len(body)}
+    except (ValueError, RecursionError):
+        return audit.body_digest(body)
 
 
 def _summarise_parameters(body: Any) -> Any:
@@ -38,11 +39,22 @@ def _summarise_parameters(body: Any) -> Any:
     return body
 
 
+def _request_parameters(body: bytes, who: Any) -> dict[str, Any]:
+    """What the row keeps of the body of a request no service took: its size and SHA-256 always, and
+    the body itself (secrets out, capped) only when the caller had a valid key: an anonymous caller can
+    put nothing of its own into the log."""
+    kept: dict[str, Any] = audit.body_digest(body)
+    if who is not None and body:
+        kept["body"] = _summarise_parameters(_decode(body))
+    return kept
+
+
 class GuardAndAudit:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
         self.limit = settings.api_max_body_bytes
+        self.body_timeout = settings.api_read_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,17 +68,22 @@ class GuardAndAudit:
         if scope["method"] not in MUTATING:
             await self.app(scope, receive, send)
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.limit:
-                await self._too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
+        body, complete = bytearray(), False
+        # The whole body within the timeout, not each chunk: a client trickling a byte at a time (or
+        # sending less than its Content-Length) would otherwise hold the connection open for ever.
+        with anyio.move_on_after(self.body_timeout):
+            while not complete:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                complete = len(body) > self.limit or not message.get("more_body", False)
+        if not complete:
+            await self._timed_out(scope, send, len(body))
+            return
+        if len(body) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
         await self._call_audited(scope, receive, send, bytes(body))
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,6 +91,20 @@ class GuardAndAudit:
         await error_response(413, "too_large", message)(scope, receive, send)
         if scope["method"] in MUTATING:
             await self._audit(scope, None, {"body": "not read: too large"}, 413, {"error": "too_large"})
+
+    async def _timed_out(self, scope: Scope, send: Send, received: int) -> None:
+        """408, and the connection closed (the rest of the body will not be read); audited first."""
+        seconds = f"{self.body_timeout:g}"
+        parameters = {"body": f"not read: incomplete after {seconds} s", "bytes_received": received}
+        await self._audit(scope, None, parameters, 408, {"error": "timeout"})
+        message = f"request body not received within {seconds} s (SKIPPY_API_READ_TIMEOUT_SECONDS)"
+        response = error_response(408, "timeout", message)
+        response.headers["connection"] = "close"
+
+        async def nothing_more() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing_more, send)
 
     async def _call_audited(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         replayed = False
@@ -110,28 +141,58 @@ class GuardAndAudit:
     async def _audit_request(
         self, scope: Scope, state: dict[str, Any], body: bytes, code: int | None, response: bytearray
     ) -> None:
-        result = _decode(bytes(response)) if code is not None else {"error": "no response"}
-        await self._audit(
-            scope,
-            state.get("principal"),
-            {"body": _redact(_summarise_parameters(_decode(body)))},
-            code,
-            _redact(result if isinstance(result, dict) else {"value": result}),
-        )
+        who = state.get("principal")
+
+        def outcome() -> tuple[dict[str, Any], dict[str, Any]]:  # in a thread: decoding 10 MB takes a while
+            result = _decode(bytes(response)) if code is not None else {"error": "no response"}
+            return _request_parameters(body, who), result if isinstance(result, dict) else {"value": result}
+
+        parameters, result = await anyio.to_thread.run_sync(outcome)
+        await self._audit(scope, who, parameters, code, result)
 
     async def _audit(
         self, scope: Scope, who: Any, parameters: dict[str, Any], code: int | None, result: dict[str, Any]
     ) -> None:
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        """One row; `audit.record` takes the secrets out (by name and by shape) and caps every part."""
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         client = scope.get("client")
         await anyio.to_thread.run_sync(
             lambda: audit.record(
                 self.settings,
                 actor=f"api:{who.name}" if who is not None else "anonymous",
                 action=f"{scope['method']} {scope['path']}",
-                parameters=parameters | {"query": query},
+                parameters=parameters | {"query": dict(query[: audit.MAX_ITEMS])},
                 status_code=code,
                 result=result,
                 client=client[0] if client else None,
             )
         )
+
+
+def slow_client_protocol(timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with a deadline on request headers, which uvicorn has no setting for: a
+    connection that has not sent a whole request head `timeout` seconds after it opened (or after its
+    previous response) is closed, so a client sending nothing, or its headers a byte at a time, cannot
+    hold a connection for ever. (The body's own deadline is `GuardAndAudit`'s; idle keep-alive
+    connections are closed sooner by uvicorn's `timeout_keep_alive`.)"""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            self._deadline = self.loop.call_later(timeout, self._headers_too_slow)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._deadline.cancel()
+            self._deadline = self.loop.call_later(timeout, self._headers_too_slow)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _headers_too_slow(self) -> None:
+            if self.cycle is None or self.cycle.response_complete:  # no request being read or served
+                self.transport.close()
+
+    return HeaderDeadlineProtocol
