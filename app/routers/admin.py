@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from app.deps import Admin, SettingsDep, actor
 from app.errors import documented
-from app.schemas import CreatedKeyResponse, FlagUpdate, KeyRequest, Page, Timestamp, page
+from app.schemas import SINGLE_LINE, CreatedKeyResponse, FlagUpdate, KeyRequest, Page, Timestamp, page
 from mlops.audit import AuditRecord, list_audit
 from mlops.auth import KeyRecord, create_key, list_keys, revoke_key
 from mlops.flags import FlagState, list_flags, set_flag
@@ -37,7 +37,7 @@ def create(settings: SettingsDep, who: Admin, body: KeyRequest) -> CreatedKeyRes
 @router.delete(
     "/api/admin/keys/{name}", response_model=KeyRecord, responses=documented(404), summary="Revoke an API key"
 )
-def revoke(settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_length=64)]) -> KeyRecord:
+def revoke(settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_length=64), SINGLE_LINE]) -> KeyRecord:
     return revoke_key(settings, name, actor=actor(who))
 
 
@@ -45,8 +45,8 @@ def revoke(settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_leng
 def audit(
     settings: SettingsDep,
     _: Admin,
-    actor_name: Annotated[str | None, Query(alias="actor", max_length=128)] = None,
-    action: Annotated[str | None, Query(max_length=128)] = None,
+    actor_name: Annotated[str | None, Query(alias="actor", max_length=128), SINGLE_LINE] = None,
+    action: Annotated[str | None, Query(max_length=128), SINGLE_LINE] = None,
     since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -66,5 +66,7 @@ def flags(settings: SettingsDep, _: Admin) -> list[FlagState]:
     responses=documented(404),
     summary="Switch a feature flag (an environment override SKIPPY_FLAG_* still wins)",
 )
-def toggle(settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_length=64)], body: FlagUpdate) -> FlagState:
+def toggle(
+    settings: SettingsDep, who: Admin, name: Annotated[str, Path(max_length=64), SINGLE_LINE], body: FlagUpdate
+) -> FlagState:
     return set_flag(settings, name, body.enabled, actor(who))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse
 
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
 from app.routers.runs import accepted
-from app.schemas import AgentType, DriftRequest, DriftStatus, JobAccepted, Page, Timestamp, page
+from app.schemas import SINGLE_LINE, AgentType, DriftRequest, DriftStatus, JobAccepted, Page, Timestamp, page
 from mlops.jobs import submit_drift
 from mlops.pipeline.drift_history import DriftHistoryRow, drift_history, report_path
 
@@ -41,7 +41,7 @@ def drift_metrics(
     agent_type: AgentType | None = None,
     status: DriftStatus | None = None,
     drift_type: Literal["feature", "prediction", "performance"] | None = None,
-    check_id: Annotated[str | None, Query(max_length=64)] = None,
+    check_id: Annotated[str | None, Query(max_length=64), SINGLE_LINE] = None,
     since: Timestamp | None = None,
     until: Timestamp | None = None,
     include_features: bool = False,
@@ -69,6 +69,11 @@ def drift_metrics(
     responses={**documented(404), 200: {"content": {"text/html": {}, "application/json": {}}}},
     summary="The Evidently report written with a drift check (html or json)",
 )
-def report(settings: SettingsDep, _: Viewer, check_id: str, format: Literal["html", "json"] = "html") -> FileResponse:
+def report(
+    settings: SettingsDep,
+    _: Viewer,
+    check_id: Annotated[str, Path(), SINGLE_LINE],
+    format: Literal["html", "json"] = "html",
+) -> FileResponse:
     path = report_path(settings, check_id, format)
     return FileResponse(path, media_type="text/html" if format == "html" else "application/json")

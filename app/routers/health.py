@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.deps import SettingsDep
+from app.errors import RETRY_AFTER_SECONDS, unavailable
 from app.schemas import Health, HealthCheck
 from mlops.logs import get_logger
 from mlops.settings import Settings
@@ -27,7 +28,8 @@ def _timed(name: str, check: Callable[[Settings], None], settings: Settings) -> 
     except Exception as exc:
         # The endpoint is open: say what kind of failure, never the text (it may carry a URL with credentials).
         log.warning("health check failed", check=name, error=str(exc))
-        detail = f"{type(exc).__name__}; the server log has the details"
+        kind = unavailable(exc)
+        detail = f"{kind or type(exc).__name__}; the server log has the details"
         return HealthCheck(ok=False, latency_ms=round((time.perf_counter() - start) * 1000, 2), detail=detail)
 
 
@@ -39,6 +41,7 @@ def _timed(name: str, check: Callable[[Settings], None], settings: Settings) -> 
 )
 def health(settings: SettingsDep) -> JSONResponse:
     checks = {name: _timed(name, check, settings) for name, check in STORE_CHECKS.items()}
-    ok = all(c.ok for c in checks.values())
-    body = Health(status="ok" if ok else "degraded", checks=checks, version=version("skippy-mlops"))
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    down = [name for name, check in checks.items() if not check.ok]
+    body = Health(status="degraded" if down else "ok", down=down, checks=checks, version=version("skippy-mlops"))
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if down else None
+    return JSONResponse(body.model_dump(), status_code=503 if down else 200, headers=headers)

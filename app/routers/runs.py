@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 
 from app.deps import Operator, SettingsDep, Viewer, actor
 from app.errors import documented
-from app.schemas import MAX_ID, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
+from app.schemas import MAX_ID, SINGLE_LINE, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
 from mlops.jobs import JobRecord, submit_retrain
 from mlops.pipeline.queries.models import AgentModels, list_models
 from mlops.pipeline.queries.runs import RunRecord, get_run, list_runs, runs_watermark
@@ -70,7 +70,7 @@ def model_runs(
     _: Viewer,
     agent_type: AgentType | None = None,
     status: RunStatus | None = None,
-    trigger: Annotated[str | None, Query(max_length=16)] = None,
+    trigger: Annotated[str | None, Query(max_length=16), SINGLE_LINE] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
