@@ -98,6 +98,14 @@ def run_status(settings: Settings, run_id: str) -> str:
     return str(get_client(settings).get_run(run_id).info.status)
 
 
+def running_runs_tagged(settings: Settings, experiment_id: str, tags: Mapping[str, str]) -> list[str]:
+    """Ids of the RUNNING runs of `experiment_id` that carry every tag of `tags` (a process killed before
+    it recorded its run's id leaves one behind: the reaper finds it by its `skippy.model_run_id`)."""
+    clauses = [f"tags.`{key}` = '{value}'" for key, value in tags.items()] + ["attributes.status = 'RUNNING'"]
+    runs = get_client(settings).search_runs([experiment_id], " and ".join(clauses), max_results=100)
+    return [str(run.info.run_id) for run in runs]
+
+
 def run_params(settings: Settings, run_id: str) -> dict[str, str]:
     return dict(get_client(settings).get_run(run_id).data.params)
 

@@ -312,18 +312,10 @@ def reap_dead_jobs(settings: Settings, *, collected_elsewhere: Collection[int] =
     if dead:
         from mlops.pipeline.locks import reap_dead_runs
 
-        # First their model runs and agent locks, then the jobs: whoever sees a job failed may retry at once.
-        reap_dead_runs(settings)  # this host's runs (and their MLflow runs)
-        with session_scope(settings.app_db_url) as session:  # and those of a host that is gone
-            for _, pid, hostname, run_id in dead:
-                if run_id is None:
-                    continue
-                session.execute(
-                    update(ModelRun)
-                    .where(ModelRun.id == run_id, ModelRun.status.in_(ACTIVE))
-                    .values(status="failed", error=f"its job's worker {pid} on {hostname} died", finished_at=now)
-                )
-                session.execute(delete(AgentLock).where(AgentLock.model_run_id == run_id))
+        # First their model runs (aliases put back, MLflow runs ended) and agent locks, then the jobs: whoever
+        # sees a job failed may retry at once. This host's runs, and those of a host that is gone.
+        known = {run_id: f"its job's worker {pid} on {hostname} died" for _, pid, hostname, run_id in dead if run_id}
+        reap_dead_runs(settings, dead_runs=known)
     reaped = []
     for job_id, pid, hostname, _ in dead:
         if finish_job(settings, job_id, "failed", error=f"worker process {pid} on {hostname} died before finishing"):

@@ -9,10 +9,19 @@ registry stays the source of truth the write side checks against.
 `promote` and `rollback` are the use cases a person (CLI, API, dashboard) or the scheduler calls: each
 writes its own audit row, the same whoever called. `deploy_validated` is the retrain pipeline's part:
 a candidate the gate passed becomes challenger, then champion in immediate promotion mode (audited as
-part of the retrain)."""
+part of the retrain).
+
+All or nothing: an alias change and its row commit together or not at all. The inputs are checked first
+(control characters, lengths), the row is written (a row the database refuses stops there, before MLflow
+is touched), the alias is changed, and the row commits only after MLflow accepted the change; if the
+commit fails, or the process is interrupted in between, the alias is put back. A process killed with -9
+between MLflow and the commit leaves the alias moved without its row: `undo_run_moves` (the reaper's, and
+a failed retrain's own) puts back every alias a failed run moved, recorded or not."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +31,20 @@ from sqlalchemy.orm import Session
 
 from mlops.audit import audited
 from mlops.db import session_scope
-from mlops.db.models import ModelDeployment
+from mlops.db.models import ModelDeployment, ModelRun
 from mlops.errors import ConflictError, InvalidRequestError, NotFoundError
 from mlops.logs import get_logger
 from mlops.settings import Settings
+from mlops.text import check_text
 
 log = get_logger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"  # the registry's aliases (tracking.registry, without MLflow)
+# An alias put back after a failed run had moved it: onto `to_version` (undo), or deleted (undo-clear).
+UNDO, UNDO_CLEAR = "undo", "undo-clear"
 # Actions whose row means "the alias points nowhere now" (`to_version` is the version that lost it).
-CLEARING_ACTIONS = frozenset({"retire", "clear"})
+CLEARING_ACTIONS = frozenset({"retire", "clear", UNDO_CLEAR})
+MAX_ACTOR = 128  # model_deployments.actor
+MAX_REASON = 5000
 
 
 class DeploymentRecord(BaseModel):
@@ -50,12 +64,52 @@ class DeploymentRecord(BaseModel):
     model_run_id: int | None
 
 
-def _write_history(settings: Settings, row: ModelDeployment) -> DeploymentRecord:
-    """Add one `model_deployments` row (after MLflow accepted the alias change) and return it as a record."""
-    with session_scope(settings.app_db_url) as session:
-        session.add(row)
-        session.flush()
-        return DeploymentRecord.model_validate(row)
+def check_move(*, actor: str, reason: str) -> None:
+    """Refuse (InvalidRequestError) what the history could not store or should not show — control
+    characters (PostgreSQL refuses NUL), an actor or reason longer than their columns — before anything moves."""
+    check_text(actor, field="actor")
+    check_text(reason, field="reason", multiline=True)
+    if not actor or len(actor) > MAX_ACTOR:
+        raise InvalidRequestError(f"actor: 1 to {MAX_ACTOR} characters, got {len(actor)}")
+    if len(reason) > MAX_REASON:
+        raise InvalidRequestError(f"reason: at most {MAX_REASON} characters, got {len(reason)}")
+
+
+def _storable(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Metrics as a JSON column on PostgreSQL accepts them: NaN and infinities become null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in (metrics or {}).items()}
+
+
+def _change_recorded(
+    settings: Settings, row: ModelDeployment, change: Callable[[], None], restore: Callable[[], None]
+) -> DeploymentRecord:
+    """Apply an alias `change` and commit its history `row` together: the row is flushed first (refused →
+    nothing moved), the change applied, then the row committed; whatever fails or interrupts after the
+    change began (the commit, a signal) runs `restore`, which puts the alias back, and re-raises."""
+    check_move(actor=row.actor, reason=row.reason)
+    touched = committed = False
+    try:
+        with session_scope(settings.app_db_url) as session:
+            session.add(row)
+            session.flush()
+            touched = True
+            change()
+            session.commit()
+            committed = True
+            return DeploymentRecord.model_validate(row)
+    except BaseException as exc:
+        if touched and not committed:
+            try:
+                restore()
+            except Exception as undo_error:  # MLflow unreachable too: say loudly what is left to mend
+                log.error(
+                    f"{row.alias} of {row.agent_type} could not be put back after its history row failed",
+                    agent_type=row.agent_type,
+                    model_version=row.to_version,
+                    error=str(undo_error)[:500],
+                    cause=str(exc)[:500],
+                )
+        raise
 
 
 def move_alias(
@@ -70,11 +124,18 @@ def move_alias(
     metrics: dict[str, Any] | None = None,
     model_run_id: int | None = None,
 ) -> DeploymentRecord:
+    """Point `alias` at `version` and record it (all or nothing, see the module docstring)."""
     from tracking import registry
 
     previous = registry.alias_version(settings, agent, alias)
-    registry.set_alias(settings, agent, alias, version)
-    record = _write_history(
+
+    def restore() -> None:
+        if previous is None:
+            registry.delete_alias(settings, agent, alias)
+        else:
+            registry.set_alias(settings, agent, alias, previous)
+
+    record = _change_recorded(
         settings,
         ModelDeployment(
             agent_type=agent,
@@ -84,9 +145,11 @@ def move_alias(
             to_version=version,
             actor=actor,
             reason=reason,
-            metrics=metrics or {},
+            metrics=_storable(metrics),
             model_run_id=model_run_id,
         ),
+        lambda: registry.set_alias(settings, agent, alias, version),
+        restore,
     )
     log.info(
         f"{alias} of {agent} moved",
@@ -100,13 +163,20 @@ def move_alias(
 
 
 def _clear_alias(
-    settings: Settings, *, agent: str, alias: str, version: int, action: str, actor: str, reason: str
+    settings: Settings,
+    *,
+    agent: str,
+    alias: str,
+    version: int,
+    action: str,
+    actor: str,
+    reason: str,
+    model_run_id: int | None = None,
 ) -> DeploymentRecord:
     """Delete `alias` (which points to `version`) and record it, so the history still says where it points."""
     from tracking import registry
 
-    registry.delete_alias(settings, agent, alias)
-    record = _write_history(
+    record = _change_recorded(
         settings,
         ModelDeployment(
             agent_type=agent,
@@ -116,7 +186,11 @@ def _clear_alias(
             to_version=version,
             actor=actor,
             reason=reason,
+            metrics={},
+            model_run_id=model_run_id,
         ),
+        lambda: registry.delete_alias(settings, agent, alias),
+        lambda: registry.set_alias(settings, agent, alias, version),
     )
     log.info(f"{alias} of {agent} cleared", agent_type=agent, model_version=version, action=action, actor=actor)
     return record
@@ -172,6 +246,7 @@ def _promote(
     from tracking import registry
 
     get_spec(agent)
+    check_move(actor=actor, reason=reason)
     info = registry.get_version(settings, agent, version)
     if info is None:
         raise NotFoundError(f"{agent} has no model version {version}")
@@ -195,11 +270,13 @@ def _promote(
         model_run_id=model_run_id,
     )
     if registry.alias_version(settings, agent, CHALLENGER) == version:
-        _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor)
+        _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor, model_run_id=model_run_id)
     return record
 
 
-def _clear_promoted_challenger(settings: Settings, *, agent: str, version: int, actor: str) -> None:
+def _clear_promoted_challenger(
+    settings: Settings, *, agent: str, version: int, actor: str, model_run_id: int | None = None
+) -> None:
     """A challenger promoted to champion is no longer a challenger: clear that alias (a `clear` row)."""
     _clear_alias(
         settings,
@@ -209,6 +286,7 @@ def _clear_promoted_challenger(settings: Settings, *, agent: str, version: int, 
         action="clear",
         actor=actor,
         reason=f"v{version} promoted to champion",
+        model_run_id=model_run_id,
     )
 
 
@@ -225,6 +303,7 @@ def deploy_validated(
     """Deploy a candidate the validation gate passed: it becomes `challenger`; in immediate promotion mode
     it is promoted straight on and the challenger alias cleared. Returns "promoted" or "challenger".
     No audit row of its own: this is one step of a retrain, whose row records the outcome."""
+    check_move(actor=actor, reason=reason)
     moves = [(CHALLENGER, "challenger")]
     if settings.promotion_mode == "immediate":
         moves.append((CHAMPION, "promote"))
@@ -242,7 +321,7 @@ def deploy_validated(
         )
     if settings.promotion_mode != "immediate":
         return "challenger"
-    _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor)
+    _clear_promoted_challenger(settings, agent=agent, version=version, actor=actor, model_run_id=model_run_id)
     return "promoted"
 
 
@@ -251,6 +330,92 @@ def retire_challenger(settings: Settings, *, agent: str, version: int, actor: st
     return _clear_alias(
         settings, agent=agent, alias=CHALLENGER, version=version, action="retire", actor=actor, reason=reason
     )
+
+
+def undo_run_moves(settings: Settings, run_id: int, *, actor: str, reason: str) -> list[DeploymentRecord]:
+    """Put back every alias the failed run `run_id` moved, each with one `undo`/`undo-clear` row: an alias
+    where the run's recorded moves left it goes back where it pointed before the run's first move (one
+    moved on since is left where it is); then an alias the registry has on the run's version that the
+    history does not record (MLflow accepted it, the process died before the row committed) goes back
+    where the history says. Returns the rows written; MLflow is only asked when there is something to check."""
+    with session_scope(settings.app_db_url) as session:
+        run = session.get(ModelRun, run_id)
+        if run is None:
+            return []
+        agent, version = run.agent_type, run.model_version
+        moves = session.execute(
+            select(
+                ModelDeployment.alias, ModelDeployment.action, ModelDeployment.from_version, ModelDeployment.to_version
+            )
+            .where(ModelDeployment.model_run_id == run_id, ModelDeployment.action.not_in((UNDO, UNDO_CLEAR)))
+            .order_by(ModelDeployment.id)
+        ).all()
+    if not moves and version is None:
+        return []
+    from tracking import registry
+
+    # Per alias: where it pointed before the run's first move (a clearing row's from_version is the version
+    # that lost it, i.e. where it pointed), and where the run's last move left it.
+    before: dict[str, int | None] = {}
+    left: dict[str, int | None] = {}
+    for alias, action, from_version, to_version in moves:
+        before.setdefault(alias, from_version)
+        left[alias] = None if action in CLEARING_ACTIONS else to_version
+    undone = []
+    for alias in sorted(left):
+        if before[alias] != left[alias] and registry.alias_version(settings, agent, alias) == left[alias]:
+            undone.append(_put_back(settings, agent, alias, left[alias], before[alias], actor, reason, run_id))
+    if version is not None:
+        with session_scope(settings.app_db_url) as session:
+            recorded = current_aliases(session, agent)
+        for alias in (CHAMPION, CHALLENGER):
+            if registry.alias_version(settings, agent, alias) == version and recorded[alias] != version:
+                undone.append(_put_back(settings, agent, alias, version, recorded[alias], actor, reason, run_id))
+    return undone
+
+
+def _put_back(
+    settings: Settings,
+    agent: str,
+    alias: str,
+    left_at: int | None,
+    back_to: int | None,
+    actor: str,
+    reason: str,
+    run_id: int,
+) -> DeploymentRecord:
+    """Move `alias` from `left_at` back to `back_to` (None: delete it), recorded as an undo of run `run_id`."""
+    if back_to is None:
+        assert left_at is not None  # a deletion is only undone by setting the alias again
+        return _clear_alias(
+            settings,
+            agent=agent,
+            alias=alias,
+            version=left_at,
+            action=UNDO_CLEAR,
+            actor=actor,
+            reason=reason,
+            model_run_id=run_id,
+        )
+    return move_alias(
+        settings,
+        agent=agent,
+        alias=alias,
+        version=back_to,
+        action=UNDO,
+        actor=actor,
+        reason=reason,
+        model_run_id=run_id,
+    )
+
+
+def describe_undone(records: list[DeploymentRecord]) -> str:
+    """`challenger v2 → none, champion v2 → v1`: what `undo_run_moves` put back, for a run's error."""
+    moves = []
+    for r in records:
+        where = "none" if r.action == UNDO_CLEAR else f"v{r.to_version}"
+        moves.append(f"{r.alias} {'none' if r.from_version is None else f'v{r.from_version}'} → {where}")
+    return ", ".join(moves)
 
 
 def previous_champion(settings: Settings, agent: str) -> int | None:
@@ -265,6 +430,8 @@ def previous_champion(settings: Settings, agent: str) -> int | None:
             .order_by(ModelDeployment.id.desc())
         ).all()
     for row in rows:
+        if row.action == UNDO:
+            continue  # a failed run's move put back: the champion before it is the one before that run
         if row.to_version == current and row.from_version is not None and row.from_version != current:
             return row.from_version
     return None
@@ -296,6 +463,7 @@ def _rollback(
     from tracking import registry
 
     get_spec(agent)
+    check_move(actor=actor, reason=reason)
     current = registry.alias_version(settings, agent, CHAMPION)
     if current is None:
         raise NotFoundError(f"{agent} has no champion to roll back")

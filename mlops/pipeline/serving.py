@@ -1,10 +1,14 @@
 """Predictions from a deployed agent for the trading platform, with a cache of the deployed version's
 metadata keyed by the newest `model_deployments` row of the agent: every alias move writes one, so a
-promotion or rollback invalidates it on the next request, in every replica."""
+promotion or rollback invalidates it on the next request, in every replica. The registry stays the
+source of truth: an entry is also asked again once it is `serving_cache_seconds` old, so no process
+serves a version the registry no longer has behind the alias (moved outside Skippy, or by a process
+killed before its row committed) for longer than that."""
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -55,7 +59,9 @@ class Prediction:
 
 
 _lock = threading.Lock()
-_served: dict[tuple[str, str, str, str], tuple[tuple[Any, ...], ServedModel | None]] = {}
+# (stores, agent, alias) → (watermark, when it was read from the registry (monotonic seconds), the model)
+_served: dict[tuple[str, str, str, str], tuple[tuple[Any, ...], float, ServedModel | None]] = {}
+_clock = time.monotonic
 
 
 def _watermark(settings: Settings, agent: str | None) -> tuple[Any, ...]:
@@ -79,10 +85,11 @@ def deployed_model(settings: Settings, agent: str, alias: str = "champion") -> S
         raise InvalidRequestError(f"unknown alias {alias!r}; aliases: {', '.join(ALIASES)}")
     key = (settings.app_db_url, settings.tracking_uri, agent, alias)
     mark = _watermark(settings, agent)
+    now = _clock()
     with _lock:
         hit = _served.get(key)
-    if hit is not None and hit[0] == mark:
-        served = hit[1]
+    if hit is not None and hit[0] == mark and now - hit[1] < settings.serving_cache_seconds:
+        served = hit[2]
     else:
         version = registry.alias_version(settings, agent, alias)
         served = None
@@ -93,7 +100,7 @@ def deployed_model(settings: Settings, agent: str, alias: str = "champion") -> S
             base_rate = spec.base_rate_from_params(params)
             served = ServedModel(agent, alias, version, hp, f"models:/{agent}/{version}", base_rate)
         with _lock:
-            _served[key] = (mark, served)
+            _served[key] = (mark, now, served)
     if served is None:
         raise NotFoundError(f"{agent} has no {alias}: retrain it first (POST /api/mlops/retrain)")
     return served

@@ -22,7 +22,7 @@ from mlops.data.store import count_bars, load_bars, resolve_symbol
 from mlops.db.models import ModelRun
 from mlops.errors import DataQualityError, Interrupted, SkippyError, brief
 from mlops.logs import get_logger
-from mlops.pipeline.deployments import deploy_validated
+from mlops.pipeline.deployments import deploy_validated, describe_undone, undo_run_moves
 from mlops.pipeline.locks import queue_locked_run, start_locked_run
 from mlops.pipeline.quality import check_quality
 from mlops.pipeline.retrain.gate import validate_against_champion
@@ -244,10 +244,22 @@ def _execute(settings: Settings, prepared: PreparedRetrain) -> RetrainResult:
         )
 
 
+def _put_back_aliases(settings: Settings, run_id: int, reason: str) -> str:
+    """Undo the failed run's alias moves; what to add to its error (nothing when it moved none)."""
+    try:
+        undone = undo_run_moves(settings, run_id, actor=f"run {run_id}", reason=f"run {run_id} failed: {brief(reason)}")
+    except Exception as exc:  # MLflow unreachable: the run still ends failed, its error says what is left
+        log.exception("could not put back the aliases of a failed run", model_run_id=run_id)
+        return f"; its alias moves could not be checked or put back ({type(exc).__name__}: {brief(str(exc), 300)})"
+    return f"; aliases put back: {describe_undone(undone)}" if undone else ""
+
+
 def _unsuccessful(
     settings: Settings, run_id: int, agent: str, status: str, reason: str, mlflow_run_id: str | None
 ) -> RetrainResult:
     deployment = "rejected" if status == "rejected" else None
+    if status == "failed":  # it may have failed between two alias moves: put back what it moved
+        reason += _put_back_aliases(settings, run_id, reason)
     version = record_outcome(settings, run_id, agent, status=status, deployment=deployment, error=reason)
     if mlflow_run_id:
         close_mlflow_run(

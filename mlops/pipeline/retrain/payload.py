@@ -35,6 +35,9 @@ def start_mlflow_run(
     from tracking.runs import adopt_launcher_run, log_batch, start_run
 
     experiment_id = ensure_experiment(settings, spec.name)
+    # The experiment is recorded before the run exists, and the run is created with the model run's id as
+    # a tag: a process killed before it records the run's id leaves a run the reaper can still find and end.
+    _record(settings, run_id, mlflow_experiment_id=experiment_id)
     tags = {
         "skippy.agent": spec.name,
         "skippy.model_run_id": str(run_id),
@@ -46,12 +49,17 @@ def start_mlflow_run(
     mlflow_run_id = adopt_launcher_run(settings, experiment_id, tags)
     if mlflow_run_id is None:
         mlflow_run_id = start_run(settings, experiment_id, f"{spec.name}-retrain-{run_id}", tags)
+    _record(settings, run_id, mlflow_run_id=mlflow_run_id)
     # Hyperparameters first: a run that fails later can still be found by them in the MLflow UI.
     log_batch(settings, mlflow_run_id, params=hp.model_dump())
+    return mlflow_run_id
+
+
+def _record(settings: Settings, run_id: int, **values: str) -> None:
     with session_scope(settings.app_db_url) as session:
         row = session.get_one(ModelRun, run_id)
-        row.mlflow_run_id, row.mlflow_experiment_id = mlflow_run_id, experiment_id
-    return mlflow_run_id
+        for name, value in values.items():
+            setattr(row, name, value)
 
 
 def log_and_register(
