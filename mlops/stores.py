@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,9 @@ from mlops.errors import ConfigurationError
 from mlops.jobs import reap_dead_jobs
 from mlops.pipeline.locks import reap_dead_runs
 from mlops.settings import Settings
+
+log = logging.getLogger(__name__)
+PRIVATE_UMASK = 0o077  # files 600, folders 700
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,32 @@ def check_security(settings: Settings) -> None:
     check_key(key)
 
 
+def make_home_private(settings: Settings) -> None:
+    """Create SKIPPY_HOME readable by this user only (700), and make every file this process writes from
+    now on private (umask 077: stores 600, artifacts and reports 600, folders 700) — SQLite files, MLflow
+    artifacts (model weights in plaintext without SKIPPY_MODEL_KEY) and the Optuna journal alike, whoever
+    writes them (SQLite, MLflow, Optuna, the worker processes and `mlflow server`, which inherit it).
+
+    A home that already exists keeps its mode (it may be shared on purpose); one that others can read is
+    reported in the log with the command that makes it private."""
+    os.umask(PRIVATE_UMASK)
+    home = settings.home
+    if not home.exists():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "SKIPPY_HOME %s is readable by other users (mode %o): `chmod -R go-rwx %s` makes it private",
+            home,
+            mode,
+            home,
+        )
+
+
 def init_stores(settings: Settings) -> StoresStatus:
     check_security(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_home_private(settings)
     revision = upgrade_database(settings.app_db_url)
     reaped = reap_dead_runs(settings)
     reap_dead_jobs(settings)

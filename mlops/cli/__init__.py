@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import sys
 
 import typer
 
@@ -56,4 +57,21 @@ def main() -> None:
     # (MLflow, SQLAlchemy, pydantic, scipy): ~0.7 s of `skippy ai retrain`. Frozen objects are left to
     # the OS; atexit handlers registered later (MLflow's flushes, ...) still run before this one.
     atexit.register(gc.freeze)
+    _refuse_control_characters(sys.argv[1:])
     app()
+
+
+def _refuse_control_characters(args: list[str]) -> None:
+    """Exit 2 naming the option when an argument holds a control character (`mlops.cli.inputs`)."""
+    from mlops.cli.inputs import check_arguments
+    from mlops.errors import InvalidRequestError
+
+    try:
+        check_arguments(typer.main.get_command(app), args)
+    except InvalidRequestError as exc:
+        from mlops.cli.output import fail
+
+        try:
+            fail(str(exc), code=2, as_json="--json" in args)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None

@@ -16,16 +16,19 @@ def upgrade(
 ) -> None:
     """Apply the app database's Alembic migrations (creates the database if needed)."""
     from mlops.db import upgrade_database
+    from mlops.db.bindings import masked
     from mlops.settings import get_settings
+    from mlops.stores import make_home_private
 
     with user_errors(as_json):
         settings = get_settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        make_home_private(settings)
         rev = upgrade_database(settings.app_db_url, revision)
+    database = masked(settings.app_db_url)  # printed: never with its password
     emit(
         as_json,
-        {"database": settings.app_db_url, "revision": rev},
-        lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({settings.app_db_url})"),
+        {"database": database, "revision": rev},
+        lambda: console.print(f"app database at revision [bold]{rev}[/bold] ({database})"),
     )
 
 

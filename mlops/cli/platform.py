@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,30 +26,37 @@ if TYPE_CHECKING:
 ADMIN_KEY_FILE = "admin.key"
 
 
-def mlflow_server_command(settings: Settings, port: int) -> list[str]:
-    """A real `mlflow server` on the same stores (one worker: it is the UI, not the API)."""
+def mlflow_server_command(socket_path: str) -> list[str]:
+    """A real `mlflow server` on the stores (one worker: it is the UI, not the API), listening on a Unix
+    socket only: the UI's port is served by the read-only proxy (tracking/ui_proxy.py). No store URL on
+    the command line — anyone can read a command line (`ps`); the URLs go through the environment."""
     return [
         sys.executable,
         "-m",
         "mlflow",
         "server",
-        "--backend-store-uri",
-        settings.tracking_uri,
-        "--default-artifact-root",
-        settings.artifact_root.as_uri(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
         "--workers",
         "1",
+        "--uvicorn-opts",
+        f"--uds {shlex.quote(socket_path)}",
     ]
 
 
-def start_mlflow_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+def mlflow_server_environment(settings: Settings) -> dict[str, str]:
+    """`mlflow server`'s settings as its environment variables (its options' `envvar`s in MLflow 3.17),
+    readable only by this user (/proc/<pid>/environ is private)."""
+    return {
+        "MLFLOW_BACKEND_STORE_URI": settings.tracking_uri,
+        "MLFLOW_DEFAULT_ARTIFACT_ROOT": settings.artifact_root.as_uri(),
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+
+
+def start_mlflow_server(settings: Settings, socket_path: str) -> subprocess.Popen[bytes]:
+    env = os.environ | mlflow_server_environment(settings)
     # Its own process group: Ctrl-C is ours to handle, and stopping it stops its workers too.
-    return subprocess.Popen(mlflow_server_command(settings, port), env=env, start_new_session=True)
+    return subprocess.Popen(mlflow_server_command(socket_path), env=env, start_new_session=True)
 
 
 def announce_when_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
@@ -126,6 +136,7 @@ def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -
     import uvicorn
 
     from app import create_app
+    from app.middleware import slow_client_protocol
 
     uvicorn.run(
         create_app(settings, dispatch=dispatch),
@@ -134,6 +145,11 @@ def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -
         log_level="info",
         access_log=settings.api_access_log,
         timeout_graceful_shutdown=10,
+        # Slow clients: request headers within SKIPPY_API_READ_TIMEOUT_SECONDS (the body's deadline is the
+        # middleware's), idle keep-alive connections closed after 5 s, a request head at most 16 KB.
+        http=slow_client_protocol(settings.api_read_timeout_seconds),
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 
@@ -241,14 +257,54 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
         raise typer.Exit(1)
     if not serve:
         return
-    mlflow_server = start_mlflow_server(settings, ui_port)
-    announce_when_ready(urls["mlflow_ui"], mlflow_server)
-    console.print(
-        "serving the API (ready in a few seconds) and the MLflow UI (its server takes 20-60 s to start); "
-        "Ctrl-C stops both",
-        highlight=False,
-    )
+    serve_everything(settings, api_port, ui_port, urls["mlflow_ui"])
+
+
+class _Stop(Exception):
+    """SIGTERM, raised in the main thread once uvicorn has handed the signal back."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def serve_everything(settings: Settings, api_port: int, ui_port: int, ui_url: str) -> None:
+    """The API in the foreground, `mlflow server` on a private socket and the read-only UI proxy beside it,
+    until SIGINT or SIGTERM; then all three stop, and the process exits 0.
+
+    uvicorn handles both signals while it serves, then raises the signal again once it has stopped: SIGINT
+    becomes KeyboardInterrupt, and SIGTERM — whose default action ends the process on the spot, before any
+    cleanup (seen: the MLflow server outlived `skippy up`) — becomes `_Stop`, so that `finally` runs."""
+    from tracking.ui_proxy import ReadOnlyUI
+
+    previous = {
+        signal.SIGINT: signal.getsignal(signal.SIGINT),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_stop),
+    }
+    folder = tempfile.mkdtemp(prefix="skippy-mlflow-")  # 700: only this user reaches the socket
+    mlflow_server: subprocess.Popen[bytes] | None = None
+    proxy: ReadOnlyUI | None = None
     try:
+        mlflow_server = start_mlflow_server(settings, os.path.join(folder, "mlflow.sock"))
+        proxy = ReadOnlyUI(os.path.join(folder, "mlflow.sock"), "127.0.0.1", ui_port)
+        proxy.start()
+        announce_when_ready(ui_url, mlflow_server)
+        console.print(
+            "serving the API (ready in a few seconds) and the MLflow UI, read-only (its server takes 20-60 s to "
+            "start); Ctrl-C stops all of it",
+            highlight=False,
+        )
         serve_api(settings, settings.api_host, api_port)
+    except (KeyboardInterrupt, _Stop):
+        pass
     finally:
-        stop_process_group(mlflow_server)
+        # A second signal must not cut the cleanup short (SIGKILL still can).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if proxy is not None:
+            proxy.stop()
+        if mlflow_server is not None:
+            stop_process_group(mlflow_server)
+        shutil.rmtree(folder, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

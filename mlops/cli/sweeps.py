@@ -199,7 +199,7 @@ def sweeps(
 ) -> None:
     """Sweeps, newest first."""
     from mlops.pipeline.sweeps import list_sweeps
-    from sweeps.storage import cli_storage_args
+    from sweeps.storage import cli_storage_args, dashboard_command
 
     with user_errors(as_json):
         settings = ready_settings()
@@ -228,7 +228,7 @@ def sweeps(
         )
         # soft_wrap: commands meant to be copied must not be broken across lines
         storage = settings.optuna_storage
-        console.print(f"open the studies: optuna-dashboard {storage}", highlight=False, soft_wrap=True)
+        console.print(f"open the studies: {dashboard_command(storage)}", highlight=False, soft_wrap=True)
         console.print(
             f"list a study's trials: optuna trials --study-name NAME {cli_storage_args(storage)}",
             highlight=False,
