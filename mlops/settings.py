@@ -160,6 +160,18 @@ class Settings(BaseSettings):
     job_max_concurrent: int = Field(default=2, description="Background jobs (retrain/sweep/drift) running at once")
     job_timeout_seconds: float = Field(default=3600.0, description="A background job running longer is killed")
     api_max_body_bytes: int = Field(default=10 * 1024 * 1024, description="Largest request body the API accepts")
+    serving_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Longest time a process serves a deployed version's metadata without asking the registry "
+        "again (an alias move through Skippy is seen at once; one made outside it within this bound)",
+    )
+    api_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A client gets this long for a request's headers (else the connection is closed) and again "
+        "for its body (else 408)",
+    )
     model_key: SecretStr | None = Field(
         default=None,
         description="SKIPPY_MODEL_KEY: Fernet key(s), comma-separated (first encrypts, all decrypt); "
