@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/mlops", tags=["drift"], responses=documented(401
     summary="Check feature (KL), prediction (W1/sd) and performance (Sharpe) drift, each a test, in a worker process",
 )
 def calculate(request: Request, settings: SettingsDep, who: Operator, body: DriftRequest) -> JobAccepted:
-    job = submit_drift(settings, agent=body.agent_type, requested_by=actor(who), window_bars=body.window_bars)
+    job = submit_drift(settings, agent=body.agent_type, actor=actor(who), window_bars=body.window_bars)
     return accepted(request, job)
 
 

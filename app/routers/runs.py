@@ -101,7 +101,7 @@ def retrain(request: Request, settings: SettingsDep, who: Operator, body: Retrai
     job = submit_retrain(
         settings,
         agent=body.agent_type,
-        requested_by=actor(who),
+        actor=actor(who),
         symbol=body.symbol,
         hyperparameters=body.hyperparameters,
     )

@@ -35,7 +35,7 @@ def start_sweep(request: Request, settings: SettingsDep, who: Operator, body: Sw
         agent=body.agent_type,
         grid=body.parameter_grid,
         name=body.name,
-        requested_by=actor(who),
+        actor=actor(who),
         symbol=body.symbol,
         objective=body.objective,
         direction=body.direction,

@@ -92,7 +92,7 @@ def submit_retrain(
     settings: Settings,
     *,
     agent: str,
-    requested_by: str,
+    actor: str,
     symbol: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
     trigger: str = "api",
@@ -103,7 +103,7 @@ def submit_retrain(
 
     prepared = prepare_retrain(
         settings,
-        actor=requested_by,
+        actor=actor,
         agent=agent,
         symbol=symbol,
         hyperparameters=hyperparameters,
@@ -114,7 +114,7 @@ def submit_retrain(
         return enqueue(
             settings,
             kind="retrain",
-            actor=requested_by,
+            actor=actor,
             agent=agent,
             parameters={"symbol": prepared.symbol, "hyperparameters": prepared.hyperparameters, "trigger": trigger},
             model_run_id=prepared.model_run_id,
@@ -141,7 +141,7 @@ def submit_sweep(
     agent: str,
     grid: dict[str, Any] | None,
     name: str | None,
-    requested_by: str,
+    actor: str,
     symbol: str | None = None,
     objective: str = "sharpe_ratio",
     direction: str | None = None,
@@ -156,7 +156,7 @@ def submit_sweep(
         raise InvalidRequestError(f"workers must be >= 1, got {workers}")
     sweep = prepare_sweep(
         settings,
-        actor=requested_by,
+        actor=actor,
         agent=agent,
         grid=grid,
         name=name,
@@ -167,22 +167,20 @@ def submit_sweep(
     return enqueue(
         settings,
         kind="sweep",
-        actor=requested_by,
+        actor=actor,
         agent=agent,
         parameters={"workers": workers, "time_budget_seconds": time_budget_seconds},
         sweep_id=sweep.id,
     )
 
 
-def submit_drift(
-    settings: Settings, *, agent: str | None, requested_by: str, window_bars: int | None = None
-) -> JobRecord:
+def submit_drift(settings: Settings, *, agent: str | None, actor: str, window_bars: int | None = None) -> JobRecord:
     """Validate the drift check now (flag, agent, window) as an inline check does, and queue it."""
     from mlops.pipeline.drift import prepare_drift_check
 
     params = prepare_drift_check(settings, agent=agent, window_bars=window_bars)
     parameters = {"window_bars": params.window_bars}
-    return enqueue(settings, kind="drift", actor=requested_by, agent=agent, parameters=parameters)
+    return enqueue(settings, kind="drift", actor=actor, agent=agent, parameters=parameters)
 
 
 def get_job(settings: Settings, job_id: int) -> JobRecord:

@@ -248,7 +248,7 @@ def test_the_cli_and_a_queued_job_write_the_same_row_as_a_service_call(settings:
     finally:
         get_settings.cache_clear()
     assert cli.exit_code == 0, cli.stderr
-    job = submit_drift(settings, agent="market_insight", requested_by="api:test-key", window_bars=None)
+    job = submit_drift(settings, agent="market_insight", actor="api:test-key", window_bars=None)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
     try:
         assert run_job(settings, job.id) == 0, get_job(settings, job.id).error

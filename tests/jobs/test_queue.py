@@ -48,14 +48,14 @@ def _shape(row: AuditLog) -> tuple[str, set[str], set[str]]:
 
 def test_one_lock_per_agent_whoever_asks(tmp_path: Path) -> None:
     settings = _store(tmp_path)
-    queued = submit_retrain(settings, agent="market_insight", requested_by="api:ops")
+    queued = submit_retrain(settings, agent="market_insight", actor="api:ops")
     with session_scope(settings.app_db_url) as session:
         lock = session.get(AgentLock, "market_insight")
         assert lock is not None and lock.model_run_id == queued.model_run_id and lock.pid is None
     with pytest.raises(ConflictError, match=f"run {queued.model_run_id} \\(queued as job {queued.id}\\)"):
         retrain(settings, actor="cli:alice", agent="market_insight")  # the CLI meets the job's lock
     with pytest.raises(ConflictError, match="already queued or running"):
-        submit_retrain(settings, agent="market_insight", requested_by="api:other")
+        submit_retrain(settings, agent="market_insight", actor="api:other")
     refused = _rows(settings, "retrain")[-1]  # the refused inline retrain is audited with its reason
     assert refused.actor == "cli:alice" and refused.result["error_type"] == "ConflictError"
 
@@ -66,15 +66,15 @@ def test_one_lock_per_agent_whoever_asks(tmp_path: Path) -> None:
         assert run.status == "failed" and "cancelled by api:ops" in (run.error or "")
     prepared = prepare_retrain(settings, actor="cli:alice", agent="market_insight")  # free again
     with pytest.raises(ConflictError, match=f"run {prepared.model_run_id} \\(pid "):
-        submit_retrain(settings, agent="market_insight", requested_by="api:ops")  # the job meets the CLI's lock
+        submit_retrain(settings, agent="market_insight", actor="api:ops")  # the job meets the CLI's lock
 
 
 def test_bad_requests_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     settings = _store(tmp_path)
     with pytest.raises(NotFoundError, match=r"no market bars|symbols"):
-        submit_retrain(settings, agent="market_insight", requested_by="api:ops", symbol="NOPE")
+        submit_retrain(settings, agent="market_insight", actor="api:ops", symbol="NOPE")
     with pytest.raises(NotFoundError, match="unknown agent"):
-        submit_retrain(settings, agent="alpha", requested_by="api:ops")
+        submit_retrain(settings, agent="alpha", actor="api:ops")
     with session_scope(settings.app_db_url) as session:
         assert session.scalars(select(ModelRun)).all() == []
         assert session.scalars(select(AgentLock)).all() == []
@@ -120,7 +120,7 @@ def test_an_interrupted_job_ends_with_its_typed_status_and_frees_the_agent(
     from mlops.errors import Interrupted
 
     settings = _store(tmp_path)
-    job = submit_retrain(settings, agent="risk_assessor", requested_by="api:ops")
+    job = submit_retrain(settings, agent="risk_assessor", actor="api:ops")
 
     def cancelled_while_training(*args: object, **kwargs: object) -> None:
         raise Interrupted("cancelled", "cancelled on request")  # what the worker's SIGTERM handler raises

@@ -18,7 +18,7 @@ def test_a_job_of_a_vanished_host_is_failed_after_its_timeout_and_frees_its_agen
     settings = make_settings(tmp_path, job_timeout_seconds=60)
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=300)
-    job = submit_retrain(settings, agent="market_insight", requested_by="t")
+    job = submit_retrain(settings, agent="market_insight", actor="t")
     with session_scope(settings.app_db_url) as session:
         row = session.get(Job, job.id)
         assert row is not None
@@ -42,14 +42,14 @@ def test_a_job_of_a_vanished_host_is_failed_after_its_timeout_and_frees_its_agen
         run = session.get(ModelRun, job.model_run_id)
         assert run is not None and run.status == "failed"
         assert session.get(AgentLock, "market_insight") is None
-    assert submit_retrain(settings, agent="market_insight", requested_by="t").status == "queued"  # 409 key freed
+    assert submit_retrain(settings, agent="market_insight", actor="t").status == "queued"  # 409 key freed
 
 
 def test_cancelling_a_job_the_dispatcher_just_claimed_does_not_fake_a_start(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     init_stores(settings)
     generate_market(settings, symbol="SYNTH", n_bars=300)
-    job = submit_retrain(settings, agent="risk_assessor", requested_by="t")
+    job = submit_retrain(settings, agent="risk_assessor", actor="t")
     with session_scope(settings.app_db_url) as session:
         row = session.get(Job, job.id)
         assert row is not None

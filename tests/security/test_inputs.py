@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +36,11 @@ from mlops.pipeline.retrain import retrain
 from mlops.settings import Settings
 from mlops.stores import init_stores
 from mlops.text import check_text
+from tests.app.test_api import Api
 from tests.conftest import PG_ADMIN_URL, fresh_postgres_url, make_settings
 
 pytestmark = pytest.mark.slow
 NUL = "\x00"
-
-
-@dataclass
-class Api:
-    client: TestClient
-    settings: Settings
-    keys: dict[str, str]
-    backend: str
-
-    def as_(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
