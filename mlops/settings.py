@@ -178,6 +178,60 @@ class Settings(BaseSettings):
         "when set, model weights are encrypted inside the MLflow artifacts",
     )
 
+    # Automation (DESIGN §9): the scheduler, the drift → retrain loop, auto-rollback. Cron expressions are UTC,
+    # five fields (minute hour day month weekday) or six with seconds first.
+    enable_mlops_jobs: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("ENABLE_MLOPS_JOBS", "SKIPPY_ENABLE_MLOPS_JOBS"),
+        description="Run the scheduler inside `skippy up` / `skippy serve` (also on when SKIPPY_ENV=production)",
+    )
+    schedule_retrain_market_insight: str = Field(default="0 2 * * *", description="Daily retrain, 02:00 UTC")
+    schedule_retrain_risk_assessor: str = Field(default="0 3 * * *", description="Daily retrain, 03:00 UTC")
+    schedule_drift_check: str = Field(default="0 */6 * * *", description="Drift check of every champion")
+    schedule_weekly_validation: str = Field(default="0 4 * * 0", description="Weekly validation, Sunday 04:00")
+    schedule_champion_watch: str = Field(
+        default="30 * * * *", description="Auto-rollback test of each champion still on probation"
+    )
+    scheduler_poll_seconds: float = Field(default=5.0, gt=0, description="How often automation looks for work")
+    auto_retrain_cooldown_hours: float = Field(
+        default=24.0, ge=0, description="At most one automatic retrain per agent within this many hours"
+    )
+    auto_rollback_max_bars: int = Field(
+        default=60, ge=5, description="A new champion is on probation for this many bars after its training data"
+    )
+    auto_rollback_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="Overall false-rollback rate, spent across the probation's looks"
+    )
+
+    # Alerts: stored, deduplicated, routed by severity (info < warning < critical) to the configured channels
+    alert_dedup_seconds: float = Field(
+        default=3600.0, ge=0, description="An unacknowledged alert of the same kind and agent within this window "
+        "counts again instead of notifying again"
+    )
+    alert_retry_attempts: int = Field(default=5, ge=1, description="Sending attempts per channel before giving up")
+    alert_retry_base_seconds: float = Field(default=2.0, gt=0, description="First retry delay; doubles each time")
+    alert_timeout_seconds: float = Field(default=10.0, gt=0, description="One sending attempt's timeout")
+    alert_slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook URL")
+    alert_slack_min_severity: Literal["info", "warning", "critical"] = "warning"
+    alert_pagerduty_routing_key: SecretStr | None = Field(default=None, description="PagerDuty Events API v2 key")
+    alert_pagerduty_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint"
+    )
+    alert_pagerduty_min_severity: Literal["info", "warning", "critical"] = "critical"
+    alert_webhook_url: SecretStr | None = Field(default=None, description="Generic JSON webhook (POST)")
+    alert_webhook_min_severity: Literal["info", "warning", "critical"] = "info"
+    alert_smtp_url: SecretStr | None = Field(
+        default=None, description="SMTP server, smtp://[user:password@]host[:port] (smtps:// for TLS; "
+        "?starttls=true upgrades a plain connection)"
+    )
+    alert_email_from: str = Field(default="skippy@localhost", description="Sender of alert e-mails")
+    alert_email_to: list[str] = Field(default_factory=list, description="Recipients, env JSON list or comma-separated")
+    alert_email_min_severity: Literal["info", "warning", "critical"] = "warning"
+    alert_apprise_urls: list[SecretStr] = Field(
+        default_factory=list, description="Any apprise URLs (Teams, Discord, Telegram, ...), env JSON list"
+    )
+    alert_apprise_min_severity: Literal["info", "warning", "critical"] = "warning"
+
     log_level: str = "INFO"
     log_json: bool | None = Field(default=None, description="JSON logs; default: JSON unless stderr is a terminal")
 

@@ -92,6 +92,8 @@ class ModelRun(Base):
     # The promotion gate's verdict: comparison made, paired test, naive baselines, rule in words.
     validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # The newest bar the run's data held: a scheduled retrain with no bar after its champion's is skipped.
+    data_end: Mapped[datetime | None]
     pid: Mapped[int | None]
     hostname: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -347,7 +349,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # retrain | sweep | drift
+    kind: Mapped[str] = mapped_column(String(16))  # retrain | sweep | drift | validation | watch
     agent_type: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -379,4 +381,92 @@ class PredictionLog(Base):
     n_rows: Mapped[int]
     mean_probability: Mapped[float | None]
     requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduledExecution(Base):
+    """One execution of a scheduled job (or of a manual trigger of one). The unique key (job, scheduled_for)
+    is the claim: of several schedulers on one database, the one whose insert lands runs it, exactly once."""
+
+    __tablename__ = "scheduled_executions"
+    __table_args__ = (UniqueConstraint("job_name", "scheduled_for", name="uq_scheduled_executions_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(64))  # retrain_market_insight | ... | weekly_validation
+    scheduled_for: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | manual
+    requested_by: Mapped[str] = mapped_column(String(128), default="scheduler")
+    # running → succeeded | rejected | failed | skipped (queued work: running until its jobs end)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    job_ids: Mapped[list[Any]] = mapped_column(default=list)  # the queue jobs it submitted
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # summary for people and the API
+    error: Mapped[str | None] = mapped_column(Text)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """Something people should know. Deduplicated: the same (kind, agent, key) unacknowledged within
+    `alert_dedup_seconds` raises `count` and `last_seen` instead of a new alert and new notifications."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_dedup", "dedup_key", "last_seen"),
+        Index("ix_alerts_created", "first_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    kind: Mapped[str] = mapped_column(String(64))  # drift_critical | performance_degraded | retrain_rejected | ...
+    agent_type: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(default=1)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None]
+
+
+class AlertDelivery(Base):
+    """One alert to one channel: the outbox a background sender drains, with retries and backoff."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", name="uq_alert_deliveries_channel"),
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(32))  # slack | pagerduty | email | webhook | apprise
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]  # a sender's lease on a `sending` row
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChampionLook(Base):
+    """One look of the auto-rollback test at a champion on probation: at most one per (champion, look)."""
+
+    __tablename__ = "champion_looks"
+    __table_args__ = (UniqueConstraint("agent_type", "champion_version", "look", name="uq_champion_looks_look"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(32))
+    champion_version: Mapped[int]
+    previous_version: Mapped[int]
+    look: Mapped[int]  # 1, 2, ...: the planned looks of the probation
+    n_bars: Mapped[int]
+    alpha: Mapped[float]  # this look's share of auto_rollback_alpha
+    p_value: Mapped[float | None]
+    difference: Mapped[float | None]  # annualised Sharpe, new champion − previous
+    decision: Mapped[str] = mapped_column(String(16))  # keep | rollback
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,7 +16,7 @@ from mlops.errors import ConflictError
 from mlops.pipeline.locks import reap_dead_runs, start_locked_run
 from tests.conftest import make_settings
 
-HEAD = "0007"
+HEAD = "0008"
 TABLES = {
     "feature_flags",
     "model_runs",

@@ -29,6 +29,7 @@ from mlops.pipeline.retrain.gate import validate_against_champion
 from mlops.pipeline.retrain.payload import close_mlflow_run, log_and_register, start_mlflow_run
 from mlops.pipeline.retrain.records import (
     REPORTED,
+    bars_end,
     record_outcome,
     record_quality,
     record_training,
@@ -167,7 +168,7 @@ def _execute(settings: Settings, prepared: PreparedRetrain) -> RetrainResult:
             bars = load_bars(settings.app_db_url, symbol)
             data = build_dataset(bars, spec, hp, fill=settings.execution_fill)
             quality = check_quality(data, settings)
-            record_quality(settings, run_id, spec.name, symbol, data, quality)
+            record_quality(settings, run_id, spec.name, symbol, data, quality, bars_end(bars))
         if not quality.passed:
             raise DataQualityError("data quality gate failed: " + "; ".join(quality.problems))
         with timer.phase("mlflow_logging"):

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import update
 
 from mlops.agents.training import Dataset, TrainedAgent
 from mlops.data.features import FEATURE_NAMES
@@ -35,6 +36,11 @@ REPORTED = (
 )
 
 
+def bars_end(bars: pd.DataFrame) -> datetime | None:
+    """The newest bar's timestamp (UTC) of a frame indexed by time, or None when it is empty."""
+    return pd.Timestamp(bars.index.max()).to_pydatetime() if len(bars) else None
+
+
 def _window_bounds(data: Dataset, part: str) -> tuple[datetime | None, datetime | None]:
     window = data.window(part)
     if window is None:
@@ -43,10 +49,18 @@ def _window_bounds(data: Dataset, part: str) -> tuple[datetime | None, datetime 
 
 
 def record_quality(
-    settings: Settings, run_id: int, agent: str, symbol: str, data: Dataset, quality: QualityReport
+    settings: Settings,
+    run_id: int,
+    agent: str,
+    symbol: str,
+    data: Dataset,
+    quality: QualityReport,
+    data_end: datetime | None,
 ) -> None:
+    """The run's data quality report, and the newest bar its data held (`model_runs.data_end`)."""
     sizes = data.splits.sizes()
     with session_scope(settings.app_db_url) as session:
+        session.execute(update(ModelRun).where(ModelRun.id == run_id).values(data_end=data_end))
         session.add(
             TrainingDataQuality(
                 model_run_id=run_id,

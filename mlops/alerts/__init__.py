@@ -1,0 +1,1 @@
+"""Alerts (DESIGN §9): stored, deduplicated, routed by severity to the configured channels."""
