@@ -14,7 +14,20 @@ from fastapi_offline import FastAPIOffline
 
 from app import errors
 from app.middleware import GuardAndAudit
-from app.routers import admin, deployments, drift, health, insights, jobs, market, predictions, runs, sweeps
+from app.routers import (
+    admin,
+    alerts,
+    deployments,
+    drift,
+    health,
+    insights,
+    jobs,
+    market,
+    predictions,
+    runs,
+    sweeps,
+)
+from mlops.alerts import Courier
 from mlops.jobs.dispatcher import Dispatcher
 from mlops.pipeline.serving import warm_up
 from mlops.settings import Settings, get_settings
@@ -35,17 +48,20 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True, warm:
     loads MLflow and the champions on first use instead of in the background at start."""
     settings = settings or get_settings()
     dispatcher = Dispatcher(settings)
+    courier = Courier(settings)  # sends queued alert deliveries and their retries
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dispatch:
             dispatcher.start()
+            courier.start()
         if warm:
             # MLflow and the champions load in the background right after the server starts listening.
             threading.Thread(target=warm_up, args=(settings,), name="warm-up", daemon=True).start()
         yield
         if dispatch:
             dispatcher.stop()
+            courier.stop()
 
     # /docs and /redoc from bundled assets, not a CDN: they work on machines without internet.
     app = FastAPIOffline(
@@ -59,7 +75,8 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True, warm:
     app.state.dispatcher = dispatcher
     app.state.runs_pages = runs.PageCache()
     errors.install(app)
-    for module in (health, runs, deployments, sweeps, drift, insights, jobs, predictions, market, admin):
+    routers = (health, runs, deployments, sweeps, drift, insights, jobs, alerts, predictions, market, admin)
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(GuardAndAudit, settings=settings)
     return app

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 AGENTS: tuple[str, ...] = ("market_insight", "risk_assessor")
@@ -225,7 +226,9 @@ class Settings(BaseSettings):
         "?starttls=true upgrades a plain connection)"
     )
     alert_email_from: str = Field(default="skippy@localhost", description="Sender of alert e-mails")
-    alert_email_to: list[str] = Field(default_factory=list, description="Recipients, env JSON list or comma-separated")
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Recipients, comma-separated or a JSON list"
+    )
     alert_email_min_severity: Literal["info", "warning", "critical"] = "warning"
     alert_apprise_urls: list[SecretStr] = Field(
         default_factory=list, description="Any apprise URLs (Teams, Discord, Telegram, ...), env JSON list"
@@ -244,6 +247,17 @@ class Settings(BaseSettings):
     def _absolute_home(self) -> Settings:
         self.home = self.home.expanduser().resolve()
         return self
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _recipients(cls, value: Any) -> Any:
+        # Comma-separated is what people type; a JSON list works too. (Apprise URLs stay JSON-only: they hold commas.)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("transaction_costs_bps")
     @classmethod

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from mlops.cli import ai, auth, data, db, flags
+from mlops.cli import ai, alerts, auth, data, db, flags
 from mlops.cli.common import JSON_OPTION
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(flags.app, name="flags")
 app.add_typer(auth.app, name="auth")
+app.add_typer(alerts.app, name="alerts")
 
 
 @app.command("up")
