@@ -34,6 +34,7 @@ bench: env
 	$(UV) run --frozen python bench/drift.py
 	$(UV) run --frozen python bench/api.py
 	$(UV) run --frozen python bench/decisions.py
+	$(UV) run --frozen python bench/rollback.py
 
 clean:
 	rm -rf .skippy .pytest_cache .mypy_cache .ruff_cache

@@ -121,7 +121,7 @@ def simulate_drift(replications: int, seed: int) -> tuple[list[dict[str, Any]], 
     return list(rows), dict(summary)
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(rows: list[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
@@ -154,14 +154,14 @@ def main() -> None:
             f"\nPromotion gate: {BARS} daily bars, champion Sharpe {CHAMPION_SHARPE}, α = 0.05 one-sided, "
             f"({time.perf_counter() - start:.0f} s)"
         )
-        _print_table(rows)
+        print_table(rows)
         summary |= gate
     if args.only in (None, "drift"):
         start = time.perf_counter()
         drift_reps = max(reps // 2, 50) if args.quick else reps
         rows, drift = simulate_drift(drift_reps, args.seed)
         print(f"\nDrift check: 2,000 training bars, 250-bar windows ({time.perf_counter() - start:.0f} s)")
-        _print_table(rows)
+        print_table(rows)
         summary |= drift
     targets = {
         "drift_false_alarm_rate": ("<=", 0.05),

@@ -198,10 +198,17 @@ class Settings(BaseSettings):
         default=24.0, ge=0, description="At most one automatic retrain per agent within this many hours"
     )
     auto_rollback_max_bars: int = Field(
-        default=60, ge=5, description="A new champion is on probation for this many bars after its training data"
+        default=250,
+        ge=5,
+        description="A new champion is on probation for this many bars after its data (250: a year of daily bars; "
+        "bench/rollback.py: shorter probations rarely catch even an inverted model)",
     )
     auto_rollback_alpha: float = Field(
-        default=0.01, gt=0, lt=1, description="Overall false-rollback rate, spent across the probation's looks"
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Bound on the false-rollback rate, spent across the probation's looks (a false rollback "
+        "restores the previous, validated champion: cheaper than keeping a broken one)",
     )
 
     # Alerts: stored, deduplicated, routed by severity (info < warning < critical) to the configured channels

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mlops.data.store import as_utc, last_bar_time
 from mlops.db import session_scope
@@ -52,6 +53,16 @@ class Freshness:
         )
 
 
+def version_run(session: Session, agent: str, version: int) -> ModelRun | None:
+    """The run that registered `agent` v`version` (the newest, should a version have been registered twice)."""
+    return session.scalars(
+        select(ModelRun)
+        .where(ModelRun.agent_type == agent, ModelRun.model_version == version)
+        .order_by(ModelRun.id.desc())
+        .limit(1)
+    ).first()
+
+
 def _freshness(settings: Settings, agent: str, run: ModelRun | None) -> Freshness:
     if run is None:
         return Freshness(agent, None, None, None, None, None)
@@ -74,14 +85,7 @@ def champion_freshness(settings: Settings, agent: str) -> Freshness:
     No champion: `has_new_bars` is True (there is nothing to be stale against)."""
     with session_scope(settings.app_db_url) as session:
         version = current_aliases(session, agent)[CHAMPION]
-        run = None
-        if version is not None:
-            run = session.scalars(
-                select(ModelRun)
-                .where(ModelRun.agent_type == agent, ModelRun.model_version == version)
-                .order_by(ModelRun.id.desc())
-                .limit(1)
-            ).first()
-            if run is not None:
-                session.expunge(run)
+        run = version_run(session, agent, version) if version is not None else None
+        if run is not None:
+            session.expunge(run)
     return _freshness(settings, agent, run)
