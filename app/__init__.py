@@ -25,11 +25,13 @@ from app.routers import (
     market,
     predictions,
     runs,
+    schedule,
     sweeps,
 )
 from mlops.alerts import Courier
 from mlops.jobs.dispatcher import Dispatcher
 from mlops.pipeline.serving import warm_up
+from mlops.scheduler import Scheduler, scheduler_enabled
 from mlops.settings import Settings, get_settings
 
 DESCRIPTION = """Retrain, validate, deploy and watch the trading agents `market_insight` and `risk_assessor`.
@@ -42,23 +44,34 @@ Errors are JSON `{"error": code, "message": what was wrong}`.
 """
 
 
-def create_app(settings: Settings | None = None, *, dispatch: bool = True, warm: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, dispatch: bool = True, warm: bool = True, schedule_jobs: bool | None = None
+) -> FastAPI:
     """The API over `settings`' stores (already initialised: see `mlops.stores.init_stores`).
     `dispatch=False` leaves submitted jobs queued (for a replica that only answers reads); `warm=False`
-    loads MLflow and the champions on first use instead of in the background at start."""
+    loads MLflow and the champions on first use instead of in the background at start. `schedule_jobs`: run
+    the scheduler here (default: when ENABLE_MLOPS_JOBS=true or SKIPPY_ENV=production)."""
     settings = settings or get_settings()
     dispatcher = Dispatcher(settings)
     courier = Courier(settings)  # sends queued alert deliveries and their retries
+    # The scheduler runs in every replica that enables it: each slot still runs once (mlops/scheduler).
+    if schedule_jobs is None:
+        schedule_jobs = scheduler_enabled(settings)
+    scheduler = Scheduler(settings) if schedule_jobs else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dispatch:
             dispatcher.start()
             courier.start()
+        if scheduler is not None:
+            scheduler.start()
         if warm:
             # MLflow and the champions load in the background right after the server starts listening.
             threading.Thread(target=warm_up, args=(settings,), name="warm-up", daemon=True).start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if dispatch:
             dispatcher.stop()
             courier.stop()
@@ -73,9 +86,10 @@ def create_app(settings: Settings | None = None, *, dispatch: bool = True, warm:
     )
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.state.scheduler = scheduler
     app.state.runs_pages = runs.PageCache()
     errors.install(app)
-    routers = (health, runs, deployments, sweeps, drift, insights, jobs, alerts, predictions, market, admin)
+    routers = (health, runs, deployments, sweeps, drift, insights, schedule, jobs, alerts, predictions, market, admin)
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(GuardAndAudit, settings=settings)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/mlops", tags=["jobs"], responses=documented(401,
 def jobs(
     settings: SettingsDep,
     _: Viewer,
-    kind: Annotated[str | None, Query(pattern="^(retrain|sweep|drift)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(retrain|sweep|drift|validation|watch)$")] = None,
     status: JobStatus | None = None,
     agent_type: AgentType | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from mlops.cli import ai, alerts, auth, data, db, flags
+from mlops.cli import ai, alerts, auth, data, db, flags, jobs
 from mlops.cli.common import JSON_OPTION
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(flags.app, name="flags")
 app.add_typer(auth.app, name="auth")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(alerts.app, name="alerts")
 
 
@@ -51,6 +52,20 @@ def serve(
     from mlops.cli.platform import run_serve
 
     run_serve(host=host, port=port, dispatch=jobs)
+
+
+@app.command("scheduler")
+def scheduler(
+    jobs: bool = typer.Option(
+        True, "--jobs/--no-jobs", help="Run the queued jobs from here too (alerts are sent either way)"
+    ),
+) -> None:
+    """Run the scheduler alone, in the foreground, until Ctrl-C or SIGTERM (whatever ENABLE_MLOPS_JOBS says):
+    the scheduled jobs, the job dispatcher that runs their queued work, and alert delivery — no API server
+    needed. Several may run on one database: each scheduled slot still runs once."""
+    from mlops.cli.platform import run_scheduler
+
+    run_scheduler(dispatch=jobs)
 
 
 def main() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
+
+if TYPE_CHECKING:
+    from mlops.jobs.reactions import Reaction
+    from mlops.pipeline.drift import DriftCheck
+    from mlops.settings import Settings
 
 AGENT_HELP = "market_insight or risk_assessor (default: every agent with a champion)"
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "critical": "red", "insufficient": "magenta"}
@@ -36,7 +42,9 @@ def drift(
     """Check feature, prediction and performance drift of the champion(s) against their training window.
 
     Each status is a test: the statistic must be improbable under its bootstrap null (features: after
-    Benjamini-Hochberg across features) and pass its threshold, which is an effect-size floor."""
+    Benjamini-Hochberg across features) and pass its threshold, which is an effect-size floor.
+    A critical check raises a drift_critical alert and, with the flag mlops_auto_retrain on, queues a
+    retrain of that agent (trigger drift) for the job dispatcher of `skippy up`/`skippy serve`."""
     from mlops.pipeline.drift import check_all, check_drift
     from mlops.pipeline.drift_history import test_numbers
 
@@ -47,6 +55,7 @@ def drift(
             if agent
             else check_all(settings, actor=cli_actor(), window_bars=window)
         )
+        reactions = _react(settings, checks)
 
     def render() -> None:
         if not checks:
@@ -86,8 +95,26 @@ def drift(
             )
             if c.report.get("html"):
                 console.print(f"Evidently report: {c.report['html']}", highlight=False, soft_wrap=True)
+        for r in reactions:
+            console.print(
+                f"[red]{r.severity} alert[/red] {r.kind} (alert {fmt(r.alert_id)}): {escape(r.message)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     emit(as_json, checks, render)
+
+
+def _react(settings: Settings, checks: list[DriftCheck]) -> list[Reaction]:
+    """The closed loop, as after a queued check: a critical check alerts and may queue a retrain
+    (mlops.jobs.reactions). This process is short-lived: its alerts get a bounded time to leave."""
+    from mlops.alerts import flush
+    from mlops.jobs.reactions import react_to_drift
+
+    reactions = react_to_drift(settings, checks)
+    if reactions:
+        flush(settings, 10.0)
+    return reactions
 
 
 def _p(value: Any) -> str:

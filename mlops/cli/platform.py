@@ -132,12 +132,24 @@ def require_free_ports(host: str, ports: list[tuple[int, str]]) -> None:
                 ) from None
 
 
+def scheduler_line(settings: Settings) -> str:
+    """One line: whether this server runs the scheduler, and how to turn it on. Its schedules are checked
+    first: an invalid one stops the start with ConfigurationError naming the setting and the value."""
+    from mlops.scheduler import enabled_reason, scheduler_enabled, triggers
+
+    if not scheduler_enabled(settings):
+        return f"scheduler: {enabled_reason(settings)}"
+    triggers(settings)
+    return f"scheduler: {enabled_reason(settings)}; `skippy jobs status` shows its jobs and their next runs"
+
+
 def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -> None:
     import uvicorn
 
     from app import create_app
     from app.middleware import slow_client_protocol
 
+    console.print(scheduler_line(settings), highlight=False)
     uvicorn.run(
         create_app(settings, dispatch=dispatch),
         host=host,
@@ -158,6 +170,7 @@ def run_serve(*, host: str | None, port: int | None, dispatch: bool) -> None:
         settings = ready_settings()
         host, port = host or settings.api_host, port or settings.api_port
         require_free_ports(host, [(port, "--port or SKIPPY_API_PORT")])
+        scheduler_line(settings)  # an invalid schedule stops here, in one line
     serve_api(settings, host, port, dispatch)
 
 
@@ -230,6 +243,7 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
         if serve:
             require_free_ports(settings.api_host, [(api_port, "--port or SKIPPY_API_PORT")])
             require_free_ports("127.0.0.1", [(ui_port, "--ui-port or SKIPPY_MLFLOW_UI_PORT")])
+            scheduler_line(settings)  # an invalid schedule stops here, before any work
         state = _bootstrap(settings, retrain_all, as_json)
         new_key, key_file = ensure_admin_key(settings)
     api = f"http://127.0.0.1:{api_port}"
@@ -308,3 +322,42 @@ def serve_everything(settings: Settings, api_port: int, ui_port: int, ui_url: st
         shutil.rmtree(folder, ignore_errors=True)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def run_scheduler(*, dispatch: bool) -> None:
+    """`skippy scheduler`: the scheduler in the foreground — with the job dispatcher (`dispatch`) and alert
+    delivery, so that queued work runs and alerts go out with no API server — until SIGINT or SIGTERM."""
+    from mlops.alerts import Courier
+    from mlops.jobs.dispatcher import Dispatcher
+    from mlops.scheduler import JOBS, Scheduler
+
+    with user_errors():
+        settings = ready_settings()
+        scheduler = Scheduler(settings)
+        scheduler.start(warm=True)  # ConfigurationError naming an invalid SKIPPY_SCHEDULE_...
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    dispatcher = Dispatcher(settings) if dispatch else None
+    courier = Courier(settings)
+    try:
+        if dispatcher is not None:
+            dispatcher.start()
+        courier.start()
+        schedules = ", ".join(f"{job.name} '{getattr(settings, job.setting)}'" for job in JOBS)
+        console.print(
+            f"scheduler running (UTC): {schedules}; queued jobs: {'run here' if dispatch else 'not run here'}; "
+            "alerts: sent from here; Ctrl-C stops it",
+            highlight=False,
+        )
+        while not stop.wait(1.0):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        scheduler.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
+        courier.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    console.print("scheduler stopped", highlight=False)

@@ -1,6 +1,8 @@
-"""Background jobs (retrain, sweep, drift): submitted by the API, state in the `jobs` table, each run
-by its own worker process (`python -m mlops.jobs <id>`) that the dispatcher starts, times out and
-cancels. See service.py (submit/list/cancel/reap), worker.py and dispatcher.py."""
+"""Background jobs (retrain, sweep, drift, validation, watch): submitted by the API, the CLI and the
+scheduler, state in the `jobs` table, each run by its own worker process (`python -m mlops.jobs <id>`)
+that the dispatcher starts, times out and cancels. See service.py (submit/list/cancel/reap), kinds.py
+(what each kind runs), reactions.py (the closed loop: alerts and automatic retrains), worker.py and
+dispatcher.py."""
 
 from mlops.jobs.service import (
     JobRecord,
@@ -11,6 +13,8 @@ from mlops.jobs.service import (
     submit_drift,
     submit_retrain,
     submit_sweep,
+    submit_validation,
+    submit_watch,
 )
 
 __all__ = [
@@ -22,4 +26,6 @@ __all__ = [
     "submit_drift",
     "submit_retrain",
     "submit_sweep",
+    "submit_validation",
+    "submit_watch",
 ]

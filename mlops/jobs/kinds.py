@@ -11,9 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from mlops.errors import SkippyError
+from mlops.errors import SkippyError, brief
 from mlops.jobs.service import JobRecord
+from mlops.logs import get_logger
 from mlops.settings import Settings
+
+log = get_logger(__name__)
 
 Status = Literal["succeeded", "rejected", "failed", "cancelled"]
 
@@ -30,7 +33,10 @@ def _iso(value: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """A result record (dataclass or pydantic model) as JSON-safe data for the job's `result` column."""
+    """A result record (dataclass or pydantic model, or a list of them) as JSON-safe data for the job's
+    `result` column."""
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     elif is_dataclass(value) and not isinstance(value, type):
@@ -75,17 +81,77 @@ def run_sweep(settings: Settings, job: JobRecord) -> Outcome:
 
 
 def run_drift(settings: Settings, job: JobRecord) -> Outcome:
+    """The check, then the loop's reaction to it (reactions.react_to_drift): the result holds both."""
+    from mlops.jobs.reactions import react_to_drift
     from mlops.pipeline.drift import DriftCheckParams, execute_drift_check
 
     params = DriftCheckParams(job.agent_type, job.parameters["window_bars"])  # validated when it was queued
     checks = execute_drift_check(settings, params, actor=job.requested_by)
-    return Outcome("succeeded", {"checks": [_jsonable(c) for c in checks]})
+    reactions = react_to_drift(settings, checks)
+    return Outcome("succeeded", {"checks": [_jsonable(c) for c in checks], "reactions": _jsonable(reactions)})
+
+
+def champion_agents(settings: Settings, agent: str | None) -> list[str]:
+    """`agent`, or every agent that has a champion now (from the deployment history: no MLflow)."""
+    from mlops.db import session_scope
+    from mlops.pipeline.deployments import CHAMPION, current_aliases
+    from mlops.settings import AGENTS
+
+    if agent is not None:
+        return [agent]
+    with session_scope(settings.app_db_url) as session:
+        return [a for a in AGENTS if current_aliases(session, a)[CHAMPION] is not None]
+
+
+def _per_agent(agents: list[str], work: Callable[[str], Any]) -> tuple[list[Any], list[str]]:
+    """`work` for each agent, each whatever the others did: (what the agents gave, one error per agent
+    that raised). An interruption (cancel, timeout) is not an agent's error: it stops the job."""
+    done, errors = [], []
+    for agent in agents:
+        try:
+            done.append(work(agent))
+        except SkippyError as exc:
+            errors.append(f"{agent}: {exc}")
+        except Exception as exc:
+            log.exception("job work crashed", agent_type=agent)
+            errors.append(f"{agent}: {brief(f'{type(exc).__name__}: {exc}')}")
+    return done, errors
+
+
+def run_validation(settings: Settings, job: JobRecord) -> Outcome:
+    """The weekly validation of each champion, then the loop's reaction (reactions.react_to_checkups).
+    A degraded or failed champion is a finding of a job that ran (`succeeded`, the alert raised); an
+    agent whose validation raised makes the job `failed`, after the other agents were validated."""
+    from mlops.jobs.reactions import react_to_checkups
+    from mlops.pipeline.checkup import validate_champion
+
+    checkups, errors = _per_agent(
+        champion_agents(settings, job.agent_type),
+        lambda agent: validate_champion(settings, agent=agent, actor=job.requested_by),
+    )
+    reactions = react_to_checkups(settings, checkups)
+    result = {"checkups": _jsonable(checkups), "reactions": _jsonable(reactions), "errors": errors}
+    return Outcome("failed", result, "; ".join(errors)) if errors else Outcome("succeeded", result)
+
+
+def run_watch(settings: Settings, job: JobRecord) -> Outcome:
+    """The champion watch (auto-rollback test) of each champion; a rollback raises its own alert."""
+    from mlops.pipeline.watch import watch_champion
+
+    verdicts, errors = _per_agent(
+        champion_agents(settings, job.agent_type),
+        lambda agent: watch_champion(settings, agent=agent, actor=job.requested_by),
+    )
+    result = {"verdicts": _jsonable(verdicts), "errors": errors}
+    return Outcome("failed", result, "; ".join(errors)) if errors else Outcome("succeeded", result)
 
 
 RUNNERS: dict[str, Callable[[Settings, JobRecord], Outcome]] = {
     "retrain": run_retrain,
     "sweep": run_sweep,
     "drift": run_drift,
+    "validation": run_validation,
+    "watch": run_watch,
 }
 
 

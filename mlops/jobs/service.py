@@ -25,7 +25,7 @@ from mlops.processes import HOSTNAME, process_alive
 from mlops.settings import Settings
 
 log = get_logger(__name__)
-KINDS = ("retrain", "sweep", "drift")
+KINDS = ("retrain", "sweep", "drift", "validation", "watch")
 ACTIVE = ("queued", "running")
 TERMINAL = ("succeeded", "rejected", "failed", "cancelled")
 FOREIGN_GRACE_SECONDS = 300.0
@@ -183,6 +183,25 @@ def submit_drift(settings: Settings, *, agent: str | None, actor: str, window_ba
     return enqueue(settings, kind="drift", actor=actor, agent=agent, parameters=parameters)
 
 
+def submit_validation(settings: Settings, *, agent: str | None, actor: str) -> JobRecord:
+    """Queue the weekly validation of `agent`'s champion (None: of every agent that has one when it runs).
+    An unknown agent is refused now, not as a failed job."""
+    return _submit_per_champion(settings, kind="validation", agent=agent, actor=actor)
+
+
+def submit_watch(settings: Settings, *, agent: str | None, actor: str) -> JobRecord:
+    """Queue the champion watch (the auto-rollback test) of `agent` (None: every agent with a champion)."""
+    return _submit_per_champion(settings, kind="watch", agent=agent, actor=actor)
+
+
+def _submit_per_champion(settings: Settings, *, kind: str, agent: str | None, actor: str) -> JobRecord:
+    from mlops.agents.specs import get_spec
+
+    if agent is not None:
+        get_spec(agent)  # UnknownAgentError naming the known agents
+    return enqueue(settings, kind=kind, actor=actor, agent=agent, parameters={})
+
+
 def get_job(settings: Settings, job_id: int) -> JobRecord:
     with session_scope(settings.app_db_url) as session:
         row = session.get(Job, job_id)
@@ -243,6 +262,11 @@ def finish_job(
         if agent is not None:
             _abandon_run(settings, run_id, agent, error or status)
     log.info("job finished", job_id=job_id, deployment_status=status, error=error)
+    from mlops.jobs.reactions import job_ended
+
+    # Here, after the conditional update: every end of a job passes (worker, dispatcher, reaper, cancel)
+    # and only the one writer that moved it gets here, so a job's end reacts once.
+    job_ended(settings, job_id)
     return True
 
 

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from mlops.db import session_scope
@@ -27,13 +28,25 @@ from mlops.settings import Settings
 
 log = get_logger(__name__)
 SETTINGS_ENV = "SKIPPY_JOB_SETTINGS"
+ALERT_FLUSH_SECONDS = 10.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings of the submitting process, for its workers (tests and `serve` build them in code)."""
+    """The settings of the submitting process, for its workers (tests and `serve` build them in code).
+    Secrets in clear (the model key, the alert channels' URLs and keys): a JSON dump masks them, and a
+    worker must decrypt models and send its alerts. Only the worker's own environment holds them."""
     payload = settings.model_dump(mode="json", by_alias=False)
-    payload["model_key"] = settings.model_key_value
+    for name in type(settings).model_fields:
+        payload[name] = _reveal(getattr(settings, name), payload[name])
     return {SETTINGS_ENV: json.dumps(payload)}
+
+
+def _reveal(value: Any, dumped: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list | tuple) and any(isinstance(v, SecretStr) for v in value):
+        return [_reveal(v, d) for v, d in zip(value, dumped, strict=True)]
+    return dumped
 
 
 def settings_from_env() -> Settings:
@@ -43,12 +56,19 @@ def settings_from_env() -> Settings:
     return Settings(**json.loads(raw)) if raw else get_settings()
 
 
+# The interruption raised in this process, if any. Raised inside an extension module's initialisation (an
+# import the work makes lazily), it surfaces as "ImportError: initialization failed": the job's end must
+# still say it was cancelled or timed out.
+_raised: list[Interrupted] = []
+
+
 def _interrupt(status: str, message: str) -> Any:
     def handler(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interruption is enough
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.alarm(0)
-        raise Interrupted(status, message)
+        _raised.append(Interrupted(status, message))
+        raise _raised[-1]
 
     return handler
 
@@ -86,6 +106,10 @@ def run_job(settings: Settings, job_id: int) -> int:
         return 1
     except Exception as exc:
         signal.alarm(0)
+        if _raised:  # the interruption, disguised by the code it hit
+            stop_sweep_of(settings, job.sweep_id, str(_raised[0]))
+            finish_job(settings, job_id, _raised[0].status, error=str(_raised[0]))
+            return 1
         log.exception("job crashed", job_id=job_id)
         finish_job(settings, job_id, "failed", error=brief(f"{type(exc).__name__}: {exc}"))
         return 1
@@ -99,4 +123,22 @@ def main(argv: list[str]) -> int:
         return 2
     settings = settings_from_env()
     configure_logging(settings.log_level, settings.log_json)
-    return run_job(settings, int(argv[0]))
+    try:
+        return run_job(settings, int(argv[0]))
+    finally:
+        # The job has ended: a stop request now just ends the process (what is unsent stays queued).
+        signal.alarm(0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        flush_alerts(settings)
+
+
+def flush_alerts(settings: Settings) -> None:
+    """Give the alerts this short-lived process raised a bounded time to leave before it exits; what
+    is still unsent stays queued in the app DB, and a long-lived process's Courier sends it."""
+    from mlops.alerts import flush
+
+    try:
+        flush(settings, ALERT_FLUSH_SECONDS)
+    except Exception:
+        log.exception("could not flush the alerts of a job worker")
