@@ -4,12 +4,20 @@ Every grid point is enqueued once as a WAITING Optuna trial when the sweep is cr
 claims one by moving it WAITING → RUNNING in the storage, which succeeds for exactly one process.
 (Optuna's GridSampler alone picks points per process and repeats them under concurrency.) A worker
 killed mid-trial leaves a RUNNING trial: it is marked FAIL and its point re-enqueued once.
+
+Recovery runs in the supervisor and in idle workers at once. Each recoverer enqueues its replacement
+first (so the grid never looks exhausted in between), then tries to fail the dead trial: one wins and
+marks its replacement `confirmed`; the losers prune theirs. A replacement can be claimed only once it is
+confirmed — else a loser's duplicate, claimed before it was pruned, would evaluate the point twice.
+(Should the winner die before confirming, the lowest-numbered replacement becomes claimable after
+RECOVERY_GRACE_SECONDS.)
 """
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any
 
 from mlops.db.sweeps import SweepRecord, TrialRecord, find_trial, record_trial
@@ -20,6 +28,8 @@ from sweeps.study import WORKER_ATTR, OpenStudy, enqueue_point, open_study
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 2  # a point whose worker died is tried once more
+RECOVERY_GRACE_SECONDS = 60.0
+CONFIRMED = "confirmed"  # user attr of the replacement its recoverer won with
 
 
 def claim_next(storage: Any, study_id: int) -> Any:
@@ -29,7 +39,10 @@ def claim_next(storage: Any, study_id: int) -> Any:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    for frozen in trials:
+        if frozen.state != TrialState.WAITING or not _claimable(frozen, trials):
+            continue
         trial_id = frozen._trial_id  # the id get_trial_id_from_study_id_trial_number looks up
         try:
             if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
@@ -40,6 +53,24 @@ def claim_next(storage: Any, study_id: int) -> Any:
         storage.set_trial_system_attr(trial_id, WORKER_ATTR, worker)
         return frozen
     return None
+
+
+def _claimable(waiting: Any, trials: list[Any]) -> bool:
+    """A grid point's first trial always; a replacement once its recoverer has won and confirmed it."""
+    number = waiting.user_attrs.get("requeued_from")
+    if number is None or waiting.user_attrs.get(CONFIRMED):
+        return True
+    dead = next((t for t in trials if t.number == number), None)
+    if dead is None or not dead.state.is_finished():
+        return False  # its recoverer has not won yet
+    siblings = [t for t in trials if t.user_attrs.get("requeued_from") == number]
+    if any(t.user_attrs.get(CONFIRMED) for t in siblings):
+        return False  # a loser's duplicate, about to be pruned
+    finished = dead.datetime_complete.timestamp() if dead.datetime_complete else 0.0
+    if time.time() - finished < RECOVERY_GRACE_SECONDS:
+        return False  # its recoverer is about to confirm it
+    # The recoverer died before confirming: the lowest-numbered replacement still waiting stands in.
+    return bool(waiting.number == min(t.number for t in siblings if not t.state.is_finished()))
 
 
 def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
@@ -81,6 +112,8 @@ def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
             if replacement is not None:
                 _discard(storage, replacement)
             continue
+        if replacement is not None:
+            storage.set_trial_user_attr(replacement, CONFIRMED, True)
         record_trial(
             settings,
             TrialRecord(
@@ -121,11 +154,21 @@ def _finish_as_recorded(settings: Settings, storage: Any, sweep: SweepRecord, fr
 def _enqueue_replacement(
     opened: OpenStudy, sweep: SweepRecord, params: dict[str, Any], attempt: int, number: int
 ) -> int | None:
+    """Enqueue the point again; the new trial's id, found by a token of this recoverer's own (another may be
+    re-queueing the same point at the same moment)."""
     from optuna.trial import TrialState
 
-    enqueue_point(opened.study, sweep.parameter_grid, dict(params), skippy_attempt=attempt + 1, requeued_from=number)
+    token = uuid.uuid4().hex
+    enqueue_point(
+        opened.study,
+        sweep.parameter_grid,
+        dict(params),
+        skippy_attempt=attempt + 1,
+        requeued_from=number,
+        recovery=token,
+    )
     for t in opened.storage.get_all_trials(opened.study_id, deepcopy=False, states=(TrialState.WAITING,)):
-        if t.user_attrs.get("requeued_from") == number:
+        if t.user_attrs.get("recovery") == token:
             return int(t._trial_id)
     return None
 

@@ -124,6 +124,26 @@ def test_a_dead_workers_point_is_failed_and_requeued_once(settings: Settings) ->
     assert second.number == 1
 
 
+def test_a_losing_recoverers_replacement_is_never_claimed(settings: Settings) -> None:
+    """Seen in CI: the supervisor and an idle worker recovered one dead trial at once; the loser's
+    replacement was claimed before the loser pruned it, and the point was evaluated twice."""
+    from sweeps.claims import _enqueue_replacement
+
+    sweep = new_sweep(settings, grid={"x": [1]})
+    opened = open_study(settings, sweep)
+    storage = opened.storage
+    first = claim_next(storage, opened.study_id)
+    storage.set_trial_system_attr(first._trial_id, WORKER_ATTR, {"host": HOSTNAME, "pid": _dead_pid(), "started": 0})
+    # The loser has enqueued its replacement and not yet lost: nothing is claimable.
+    losers = _enqueue_replacement(opened, sweep, first.params, 1, first.number)
+    assert losers is not None and claim_next(storage, opened.study_id) is None
+    # The winner fails the dead trial and confirms its own replacement: only that one can be claimed.
+    assert recover_dead_trials(settings, sweep) == [first.number]
+    claimed = claim_next(storage, opened.study_id)
+    assert claimed is not None and claimed._trial_id != losers and claimed.user_attrs["confirmed"] is True
+    assert claim_next(storage, opened.study_id) is None  # the loser's stays unclaimable until it is pruned
+
+
 def test_a_worker_that_died_after_recording_its_trial_is_not_evaluated_again(settings: Settings) -> None:
     """Killed between the app-DB row and Optuna's state: the recorded outcome finishes the trial."""
     sweep = new_sweep(settings, grid={"x": [1, 2]})
