@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 AUTOMATION = "automation"  # the actor of the retrains the loop queues
-LOOP_TRIGGERS = ("drift", "performance")  # the loop's own retrains: the cool-down and no-storm rules count these
-ALERTED_TRIGGERS = ("scheduled", *LOOP_TRIGGERS)  # automatic retrains: nobody watches them, so their end alerts
+LOOP_TRIGGERS = ("drift", "performance")  # the loop's own retrains
+# Automatic retrains: nobody watches them, so their end alerts; the no-storm rules count them.
+AUTOMATIC_TRIGGERS = ("scheduled", *LOOP_TRIGGERS)
 FLAG = "mlops_auto_retrain"
 LISTED = 6  # critical statistics named in an alert's message (all of them are in its details)
 
@@ -61,9 +62,9 @@ class AutoRetrain:
 
 @dataclass(frozen=True)
 class Reaction:
-    """One finding about an agent, the alert it raised and the retrain it led to."""
+    """One finding about an agent (or about every agent: None), the alert it raised and the retrain it led to."""
 
-    agent_type: str
+    agent_type: str | None
     model_version: int | None
     kind: str  # the alert's kind
     severity: str
@@ -79,12 +80,11 @@ def retrain_blocker(settings: Settings, agent: str) -> tuple[str, str] | None:
     """Why the loop must not queue a retrain of `agent` now, as (code, reason), or None. In order:
 
     1. `in_flight`: a retrain of the agent is queued or running (its lock is held) — not a second one;
-    2. `cooldown`: at most one loop retrain (trigger drift or performance) per agent per
+    2. `cooldown`: at most one automatic retrain (trigger scheduled, drift or performance) per agent per
        `auto_retrain_cooldown_hours` — one was queued within that time;
-    3. `rejected_without_new_bars`: after a loop retrain the gate rejected, none until new bars arrive —
-       the newest loop retrain the gate judged was rejected and no bar is newer than the data it was
-       trained on (the same data would give the same verdict)."""
-    from mlops.pipeline.freshness import run_freshness
+    3. `rejected_without_new_bars`: after an automatic retrain the gate rejected, none until new bars
+       arrive — the newest automatic retrain the gate judged was rejected and no bar is newer than the data
+       it was trained on (the same data would give the same verdict). A person's retrain counts for neither."""
 
     with session_scope(settings.app_db_url) as session:
         lock = session.get(AgentLock, agent)
@@ -92,17 +92,7 @@ def retrain_blocker(settings: Settings, agent: str) -> tuple[str, str] | None:
             return "in_flight", f"a retrain of {agent} is already queued or running (run {lock.model_run_id})"
         newest = session.execute(
             select(ModelRun.id, ModelRun.created_at, ModelRun.trigger)
-            .where(ModelRun.agent_type == agent, ModelRun.trigger.in_(LOOP_TRIGGERS))
-            .order_by(ModelRun.id.desc())
-            .limit(1)
-        ).first()
-        finished = session.execute(
-            select(ModelRun.id, ModelRun.status)
-            .where(
-                ModelRun.agent_type == agent,
-                ModelRun.trigger.in_(LOOP_TRIGGERS),
-                ModelRun.status.in_(("succeeded", "rejected")),  # judged by the gate: a failed run was not
-            )
+            .where(ModelRun.agent_type == agent, ModelRun.trigger.in_(AUTOMATIC_TRIGGERS))
             .order_by(ModelRun.id.desc())
             .limit(1)
         ).first()
@@ -116,14 +106,35 @@ def retrain_blocker(settings: Settings, agent: str) -> tuple[str, str] | None:
                 f"{created:%Y-%m-%d %H:%M} UTC; at most one per {settings.auto_retrain_cooldown_hours:g} h "
                 f"(SKIPPY_AUTO_RETRAIN_COOLDOWN_HOURS), next from {created + cooldown:%Y-%m-%d %H:%M} UTC"
             )
-    if finished is not None and finished[1] == "rejected":
-        freshness = run_freshness(settings, finished[0])
-        if not freshness.has_new_bars:
-            return "rejected_without_new_bars", (
-                f"the automatic retrain run {finished[0]} of {agent} was rejected by the gate and "
-                f"{freshness.describe()}: none until new bars arrive"
+    rejected = rejected_without_new_bars(settings, agent)
+    return ("rejected_without_new_bars", rejected) if rejected is not None else None
+
+
+def rejected_without_new_bars(settings: Settings, agent: str) -> str | None:
+    """Why an automatic retrain of `agent` would only repeat a rejection: the newest automatic retrain the
+    gate judged was rejected and no bar is newer than its data (a scheduled retrain checks this too)."""
+    from mlops.pipeline.freshness import run_freshness
+
+    with session_scope(settings.app_db_url) as session:
+        finished = session.execute(
+            select(ModelRun.id, ModelRun.status)
+            .where(
+                ModelRun.agent_type == agent,
+                ModelRun.trigger.in_(AUTOMATIC_TRIGGERS),
+                ModelRun.status.in_(("succeeded", "rejected")),  # judged by the gate: a failed run was not
             )
-    return None
+            .order_by(ModelRun.id.desc())
+            .limit(1)
+        ).first()
+    if finished is None or finished[1] != "rejected":
+        return None
+    freshness = run_freshness(settings, finished[0])
+    if freshness.has_new_bars:
+        return None
+    return (
+        f"the automatic retrain run {finished[0]} of {agent} was rejected by the gate and "
+        f"{freshness.describe()}: none until new bars arrive"
+    )
 
 
 def auto_retrain(settings: Settings, agent: str, trigger: str) -> AutoRetrain:
@@ -194,7 +205,7 @@ def _raise(
     *,
     severity: str,
     kind: str,
-    agent: str,
+    agent: str | None,
     version: int | None,
     message: str,
     details: dict[str, Any],
@@ -359,10 +370,34 @@ def job_ended(settings: Settings, job_id: int) -> Reaction | None:
 
     try:
         job = get_job(settings, job_id)
-        return _retrain_ended(settings, job) if job.kind == "retrain" else None
+        if job.kind == "retrain":
+            return _retrain_ended(settings, job)
+        return _check_failed(settings, job) if job.kind in CHECKS else None
     except Exception:
         log.exception("could not react to the end of a job", job_id=job_id)
         return None
+
+
+CHECKS = {"drift": "drift check", "validation": "weekly validation", "watch": "champion watch (auto-rollback)"}
+
+
+def _check_failed(settings: Settings, job: JobRecord) -> Reaction | None:
+    """A drift check, weekly validation or champion watch that failed (an agent's check raised, a timeout, a
+    dead worker) → warning `<kind>_failed`: a safety check that stops working must not go unnoticed (the
+    champion watch failing hour after hour would leave a bad champion in place). Cancelled: a person's call."""
+    if job.status != "failed":
+        return None
+    error = job.error or "failed"
+    return _raise(
+        settings,
+        severity="warning",
+        kind=f"{job.kind}_failed",
+        agent=job.agent_type,
+        version=None,
+        message=f"The {CHECKS[job.kind]} job {job.id} failed: {brief(error, 600)}.",
+        details={"job_id": job.id, "requested_by": job.requested_by, "error": error, "result": job.result},
+        key=job.kind,
+    )
 
 
 def _retrain_ended(settings: Settings, job: JobRecord) -> Reaction | None:
@@ -377,7 +412,7 @@ def _retrain_ended(settings: Settings, job: JobRecord) -> Reaction | None:
       deployment history shows it;
     - cancelled → nothing: a person (or a server stopping) decided it."""
     trigger = str(job.parameters.get("trigger", "api"))
-    if trigger not in ALERTED_TRIGGERS or job.agent_type is None:
+    if trigger not in AUTOMATIC_TRIGGERS or job.agent_type is None:
         return None
     agent, result = job.agent_type, job.result
     version = result.get("model_version")

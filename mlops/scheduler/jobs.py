@@ -64,9 +64,13 @@ def retrain(settings: Settings, job: JobDefinition, actor: str) -> Step:
     from mlops.pipeline.freshness import champion_freshness
 
     assert job.agent is not None
+    from mlops.jobs.reactions import rejected_without_new_bars
+
     freshness = champion_freshness(settings, job.agent)
     if not freshness.has_new_bars:
         return skip(freshness.describe(), agent=job.agent)
+    if (repeat := rejected_without_new_bars(settings, job.agent)) is not None:
+        return skip(repeat, agent=job.agent)
     try:
         queued = submit_retrain(settings, agent=job.agent, actor=actor, trigger="scheduled")
     except ConflictError as exc:  # the agent's lock: its message names the run (and job) holding it
@@ -78,12 +82,27 @@ def retrain(settings: Settings, job: JobDefinition, actor: str) -> Step:
     )
 
 
+def still_active(settings: Settings, kind: str) -> str | None:
+    """Why a check of every agent must not be queued again: the previous one of `kind` has not run yet
+    (a long retrain or sweep holds the job slots, or no dispatcher runs) — queueing another each slot would
+    pile them up and run them all later. Missed slots coalesce in the queue as they do in the scheduler."""
+    from mlops.jobs import list_jobs
+
+    for status in ("queued", "running"):
+        active = [j for j in list_jobs(settings, kind=kind, status=status, limit=20) if j.agent_type is None]
+        if active:
+            return f"the previous {kind} job {active[0].id} is still {status}"
+    return None
+
+
 def drift_check(settings: Settings, job: JobDefinition, actor: str) -> Step:
     from mlops.jobs import submit_drift
 
     agents = agents_with_champion(settings)
     if not agents:
         return skip("no agent has a champion to check for drift")
+    if (busy := still_active(settings, "drift")) is not None:
+        return skip(busy)
     queued = submit_drift(settings, agent=None, actor=actor)
     return queued_for(queued.id, "drift check", agents)
 
@@ -94,6 +113,8 @@ def weekly_validation(settings: Settings, job: JobDefinition, actor: str) -> Ste
     agents = agents_with_champion(settings)
     if not agents:
         return skip("no agent has a champion to validate")
+    if (busy := still_active(settings, "validation")) is not None:
+        return skip(busy)
     queued = submit_validation(settings, agent=None, actor=actor)
     return queued_for(queued.id, "validation", agents)
 
@@ -107,6 +128,8 @@ def champion_watch(settings: Settings, job: JobDefinition, actor: str) -> Step:
     agents = agents_on_probation(settings)
     if not agents:
         return skip("no champion is on probation (each has passed its auto-rollback test or its probation ended)")
+    if (busy := still_active(settings, "watch")) is not None:
+        return skip(busy)
     queued = submit_watch(settings, agent=None, actor=actor)
     return queued_for(queued.id, "watch", agents)
 

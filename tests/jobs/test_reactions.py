@@ -183,10 +183,17 @@ def test_a_retrain_that_cannot_be_queued_does_not_stop_the_alert(
     assert jobs(settings) == []
 
 
+def test_a_scheduled_retrain_is_automatic_too_and_holds_the_loop_back(both: Settings) -> None:
+    settings = both
+    run_id = loop_run(settings, trigger="scheduled", requested_by="scheduler")
+    held = auto_retrain(settings, "market_insight", "drift")
+    assert not held.queued and held.skipped == "cooldown"
+    assert f"automatic retrain run {run_id} (trigger scheduled)" in held.reason
+
+
 def test_one_loop_retrain_per_agent_per_cooldown(both: Settings) -> None:
     settings = both
-    # Scheduled and manual retrains have their own rules: they do not hold the loop back.
-    loop_run(settings, trigger="scheduled", requested_by="scheduler")
+    # A person's retrain does not hold the loop back (a scheduled one does: below).
     loop_run(settings, trigger="manual", requested_by="cli:alice")
     first = auto_retrain(settings, "market_insight", "drift")
     assert first.queued and first.job_id is not None
@@ -434,3 +441,15 @@ def test_a_validation_with_no_champion_anywhere_runs_and_finds_nothing(settings:
     assert done.status == "succeeded", done.error
     assert done.result == {"checkups": [], "reactions": [], "errors": []}
     assert alerts(settings) == []
+
+
+def test_a_failed_safety_check_is_an_alert(settings: Settings) -> None:
+    """A drift check, weekly validation or champion watch that fails must not go unnoticed (a watch failing
+    hour after hour would leave a bad champion in place); a cancelled one is a person's call."""
+    for kind, status in (("watch", "failed"), ("validation", "cancelled")):
+        with session_scope(settings.app_db_url) as session:
+            job_id = job_row(session, kind=kind, agent_type=None, status="running", requested_by="scheduler").id
+        finish_job(settings, job_id, status, error="KeyError: 'previous champion artifact'")
+    (alert,) = alerts(settings)
+    assert (alert.kind, alert.severity, alert.agent_type) == ("watch_failed", "warning", None)
+    assert "The champion watch (auto-rollback) job" in alert.message and "previous champion artifact" in alert.message

@@ -58,3 +58,30 @@ def test_a_scheduled_retrain_waits_for_new_bars_and_never_queues_twice(
     )
     with session_scope(settings.app_db_url) as session:
         assert len(session.scalars(select(Job)).all()) == 1
+
+
+def test_a_rejected_scheduled_retrain_is_not_repeated_on_the_same_bars(
+    tmp_path: Path, empty_mlflow_store: Path
+) -> None:
+    """Bars arrived since the champion, a scheduled retrain on them was rejected, and none came since (a
+    weekend, a feed down): the next night's retrain would repeat the same verdict, so it is skipped."""
+    settings = store(tmp_path, mlflow_store=empty_mlflow_store)
+    upsert_bars(settings.app_db_url, "SYNTH", bars_frame(300), source="test")
+    newest = last_bar_time(settings.app_db_url, "SYNTH")
+    assert newest is not None
+    with session_scope(settings.app_db_url) as session:
+        older = newest[0] - timedelta(days=5)
+        champion = model_run(session, agent_type="market_insight", symbol="SYNTH", data_end=older)
+        deployment(session, agent_type="market_insight", to_version=champion.model_version, model_run_id=champion.id)
+        rejected = model_run(
+            session, agent_type="market_insight", symbol="SYNTH", data_end=newest[0], trigger="scheduled",
+            status="rejected", requested_by="scheduler",
+        )  # fmt: skip
+        rejected_id = rejected.id
+    night = datetime(2026, 11, 30, 2, 0, 1, tzinfo=UTC)
+    retrain_trigger = triggers(settings)["retrain_market_insight"]
+    skipped = run_scheduled(settings, "retrain_market_insight", retrain_trigger, now=night)
+    assert skipped is not None and skipped.status == "skipped"
+    reason = skipped.result["reason"]
+    assert f"the automatic retrain run {rejected_id} of market_insight was rejected by the gate" in reason
+    assert "none until new bars arrive" in reason
