@@ -213,8 +213,11 @@ class Settings(BaseSettings):
 
     # Alerts: stored, deduplicated, routed by severity (info < warning < critical) to the configured channels
     alert_dedup_seconds: float = Field(
-        default=3600.0, ge=0, description="An unacknowledged alert of the same kind and agent within this window "
-        "counts again instead of notifying again"
+        default=86400.0,
+        ge=0,
+        description="An unacknowledged alert of the same kind and agent last seen within this window counts again "
+        "instead of notifying again (a day: longer than every schedule but the weekly one, so a drift that "
+        "persists check after check notifies once a day until someone acknowledges it)",
     )
     alert_retry_attempts: int = Field(default=5, ge=1, description="Sending attempts per channel before giving up")
     alert_retry_base_seconds: float = Field(default=2.0, gt=0, description="First retry delay; doubles each time")

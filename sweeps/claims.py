@@ -81,6 +81,7 @@ def recover_dead_trials(settings: Settings, sweep: SweepRecord) -> list[int]:
 
     opened = open_study(settings, sweep)
     storage = opened.storage
+    _prune_stranded(storage, opened.study_id)
     stale_after = 2 * settings.sweep_trial_timeout_seconds + 60
     failed = []
     for frozen in storage.get_all_trials(opened.study_id, deepcopy=False, states=(TrialState.RUNNING,)):
@@ -171,6 +172,20 @@ def _enqueue_replacement(
         if t.user_attrs.get("recovery") == token:
             return int(t._trial_id)
     return None
+
+
+def _prune_stranded(storage: Any, study_id: int) -> None:
+    """Prune the duplicates of losing recoverers that died before pruning them: a waiting replacement
+    whose point another, confirmed replacement stands for can never be claimed, and would keep the grid
+    from ever looking exhausted."""
+    from optuna.trial import TrialState
+
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    confirmed = {t.user_attrs.get("requeued_from") for t in trials if t.user_attrs.get(CONFIRMED)}
+    for t in trials:
+        stranded = t.state == TrialState.WAITING and not t.user_attrs.get(CONFIRMED)
+        if stranded and t.user_attrs.get("requeued_from") in confirmed - {None}:
+            _discard(storage, t._trial_id)
 
 
 def _discard(storage: Any, trial_id: int) -> None:

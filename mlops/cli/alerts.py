@@ -38,8 +38,16 @@ def _deliveries(alert: AlertRecord) -> str:
 
 
 def _short(text: str, n: int = 90) -> str:
+    """The first line, cut to `n` characters, with rich markup escaped (a message quoting an HTTP answer may
+    hold `[/...]`)."""
+    from rich.markup import escape
+
     line = text.splitlines()[0] if text else ""
-    return line if len(line) <= n else line[: n - 3] + "..."
+    return escape(line if len(line) <= n else line[: n - 3] + "...")
+
+
+def _result(ok: bool) -> str:
+    return "[green]sent[/green]" if ok else "[red]failed[/red]"
 
 
 @app.callback()
@@ -123,7 +131,7 @@ def test_command(as_json: bool = JSON_OPTION) -> None:
             f"Test alert {report.alert_id}",
             ["channel", "target", "result", "seconds", "error"],
             [
-                [r.channel, r.target, "[green]sent[/green]" if r.ok else "[red]failed[/red]", r.seconds, r.error or "-"]
+                [r.channel, r.target, _result(r.ok), r.seconds, _short(r.error or "-", 200)]
                 for r in report.results
             ],
         )

@@ -32,7 +32,9 @@ def _summary(execution: ExecutionRecord | None, width: int = 90) -> str:
     text = str(execution.result.get("summary") or execution.error or "")
     if execution.error and execution.status == "failed" and execution.error not in text:
         text = f"{text}; {execution.error}" if text else execution.error
-    return text if len(text) <= width else text[: width - 1] + "…"
+    from rich.markup import escape  # an error may quote `[/...]`
+
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 @app.command("status")

@@ -93,6 +93,10 @@ def run_job(settings: Settings, job_id: int) -> int:
     try:
         outcome = run(settings, job)
         signal.alarm(0)
+        # The work is done: a stop request now must not cut short the recording of its end (and the
+        # reaction to it: its alert).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         finish_job(settings, job_id, outcome.status, result=outcome.result, error=outcome.error)
         return 0
     except Interrupted as exc:

@@ -19,8 +19,10 @@ has its performance degraded, significantly, on bars it has never seen? One audi
 4. **Significant degradation**, the performance-drift test (drift/sharpe.py): the champion's annualised
    Sharpe on all its unseen bars against the Sharpe of its held-out window, stored with its moments in the
    drift baseline — a two-sample z-test with Mertens/Opdyke variances, one-sided, H0 "no degradation".
-   The champion is `degraded` when p < `drift_significance`; otherwise `ok`. A champion without a drift
-   baseline (trained before baselines existed) cannot be judged: `failed`, with "retrain it".
+   The champion is `degraded` when p < `drift_significance` and the relative degradation passes
+   `drift_sharpe_critical` (5 %), the effect-size floor of the drift check's performance rule; otherwise
+   `ok`. A champion without a drift baseline (trained before baselines existed) cannot be judged: `failed`,
+   with "retrain it".
 
 The Loop turns `degraded` and `failed` into alerts and retrains; this service only reports.
 """
@@ -246,11 +248,19 @@ def _rescore(
         f"one-sided p {p_text(result.p_value)} ({'two-sample' if result.two_sample else 'one-sample PSR'} test)"
     )
     alpha = f"{settings.drift_significance:g}"
-    if result.significant:
+    floor = settings.drift_sharpe_critical
+    degraded = result.significant and result.degradation > floor
+    details["degradation"]["floor"] = floor
+    if degraded:
         status, reason = "degraded", f"{agent} v{version} degraded significantly on {span}: {numbers} < {alpha}"
+    elif result.significant:
+        status, reason = "ok", (
+            f"{agent} v{version} ok on {span}: {numbers} < {alpha}, but a degradation of "
+            f"{result.degradation:.1%} is within the {floor:.0%} floor (SKIPPY_DRIFT_SHARPE_CRITICAL)"
+        )
     else:
         status, reason = "ok", f"{agent} v{version} ok on {span}: {numbers}, not below {alpha}"
-    return Checkup(agent, version, status, result.significant, reason, details, len(rows), None, written)
+    return Checkup(agent, version, status, degraded, reason, details, len(rows), None, written)
 
 
 def _record_windows(

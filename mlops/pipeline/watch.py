@@ -136,11 +136,18 @@ def _probation(session: Session, settings: Settings, agent: str) -> Probation | 
         why = f"{agent} v{champion} replaced no other version: there is nothing to roll back to"
         return WatchVerdict(agent, champion, None, "not_on_probation", why)
     looks = planned_looks(settings.auto_rollback_max_bars, settings.auto_rollback_alpha)
+    rows = session.scalars(
+        select(ChampionLook).where(ChampionLook.agent_type == agent, ChampionLook.champion_version == champion)
+    ).all()
+    promoted = as_utc(row.created_at)
+    for stale in [r for r in rows if r.decision == "rollback" and as_utc(r.created_at) > promoted]:
+        # A rollback look newer than the promotion that still stands: the rollback never landed (its
+        # watch was killed in between). Made again, or the champion would never be watched again.
+        session.delete(stale)
     made = {
         r.look: ChampionLookRecord(r.look, r.n_bars, r.alpha, r.p_value, r.difference, r.decision)
-        for r in session.scalars(
-            select(ChampionLook).where(ChampionLook.agent_type == agent, ChampionLook.champion_version == champion)
-        )
+        for r in rows
+        if not (r.decision == "rollback" and as_utc(r.created_at) > promoted)
     }
     probation = Probation(agent, champion, row.from_version, row.created_at, looks, made)
     rolled = [m for m in made.values() if m.decision == "rollback"]

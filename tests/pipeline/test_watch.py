@@ -307,6 +307,32 @@ def test_no_champion_and_a_first_champion_are_not_on_probation(tmp_path: Path, e
     assert "nothing to roll back to" in verdict.reason
 
 
+def test_a_rollback_look_whose_rollback_never_landed_is_made_again(tmp_path: Path, empty_mlflow_store: Path) -> None:
+    """The watch records its look, then moves the alias: killed in between (SIGKILL, OOM), the look says
+    `rollback` while the promotion it judged still stands. Counted as spent, the bad champion would never
+    be watched again; it is made again instead."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops.db.models import ChampionLook
+    from tests.factories import deployment
+    from tests.factories import store as empty_store
+
+    settings = empty_store(tmp_path, mlflow_store=empty_mlflow_store)
+    promoted = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(settings.app_db_url) as session:
+        deployment(session, agent_type=AGENT, to_version=1, created_at=promoted - timedelta(days=1))
+        deployment(session, agent_type=AGENT, from_version=1, to_version=2, created_at=promoted)
+        session.add(
+            ChampionLook(
+                agent_type=AGENT, champion_version=2, previous_version=1, look=1, n_bars=84, alpha=0.004,
+                p_value=0.0001, difference=-3.0, decision="rollback", created_at=promoted + timedelta(minutes=5),
+            )
+        )  # fmt: skip
+    assert agents_on_probation(settings) == [AGENT]
+    with session_scope(settings.app_db_url) as session:
+        assert session.query(ChampionLook).count() == 0  # the look that never took effect is to be made again
+
+
 def test_risk_assessor_looks_are_decided_by_brier_scores_as_at_the_gate(tmp_path: Path) -> None:
     """The same Sharpe returns either way; only the Brier scores differ: a look on tail probabilities that lost
     their skill is significant, one on probabilities as good as the previous ones is not."""

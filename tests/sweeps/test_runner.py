@@ -142,6 +142,9 @@ def test_a_losing_recoverers_replacement_is_never_claimed(settings: Settings) ->
     claimed = claim_next(storage, opened.study_id)
     assert claimed is not None and claimed._trial_id != losers and claimed.user_attrs["confirmed"] is True
     assert claim_next(storage, opened.study_id) is None  # the loser's stays unclaimable until it is pruned
+    # Should the loser die before pruning it, the next recovery does: the grid can still be exhausted.
+    recover_dead_trials(settings, sweep)
+    assert storage.get_trial(losers).state.name == "PRUNED"
 
 
 def test_a_worker_that_died_after_recording_its_trial_is_not_evaluated_again(settings: Settings) -> None:
