@@ -54,7 +54,7 @@ from mlops.agents.training import build_dataset
 from mlops.audit import audited
 from mlops.data.store import as_utc, load_bars
 from mlops.db import session_scope
-from mlops.db.models import ChampionLook, ModelDeployment, ModelPerformanceHistory
+from mlops.db.models import ChampionLook, MarketBar, ModelDeployment, ModelPerformanceHistory
 from mlops.logs import get_logger
 from mlops.pipeline.champion import scored
 from mlops.pipeline.deployments import CHAMPION, rollback
@@ -280,9 +280,12 @@ def _watch(settings: Settings, *, agent: str, actor: str) -> WatchVerdict:
         return WatchVerdict(agent, probation.champion, probation.previous, "not_on_probation", why)
     # The previous version's data counts only on the same market: another symbol's bars it never saw.
     after = max(new_end, old_end) if old_symbol == symbol and old_end is not None else new_end
-    bars = _probation_bars(settings, probation, symbol, after)
     made: list[dict[str, Any]] = []
     latest = max(probation.made.values(), key=lambda m: m.look, default=None)
+    newer = _bars_after(settings, symbol, after)
+    if newer < probation.pending[0].n_bars:  # hourly watches wait for days: no model is loaded for that
+        return _waiting(probation, probation.pending[0], newer, made, latest, after)
+    bars = _probation_bars(settings, probation, symbol, after)
     for look in probation.pending:
         available = len(bars.new_returns)
         if available < look.n_bars:
@@ -320,6 +323,16 @@ def _watch(settings: Settings, *, agent: str, actor: str) -> WatchVerdict:
         difference=latest.difference,
         looks=made,
     )
+
+
+def _bars_after(settings: Settings, symbol: str, after: pd.Timestamp) -> int:
+    """Bars of `symbol` stamped after `after`: an upper bound of the probation bars (the newest lack an
+    outcome yet), counted without loading a model."""
+    with session_scope(settings.app_db_url) as session:
+        count = session.scalar(
+            select(func.count()).where(MarketBar.symbol == symbol, MarketBar.ts > after.to_pydatetime())
+        )
+    return int(count or 0)
 
 
 def _look_summary(look: Look, test: LookTest, decision: str) -> dict[str, Any]:
