@@ -14,9 +14,8 @@ from mlops.scheduler import (
     JOB_NAMES,
     ExecutionRecord,
     SchedulerStatus,
-    list_executions,
+    execution_history,
     scheduler_status,
-    settle,
     trigger,
 )
 
@@ -56,6 +55,5 @@ def history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[ExecutionRecord]:
-    settle(settings)
-    rows = list_executions(settings, job_name=job_name, status=status, limit=limit, offset=offset)
+    rows = execution_history(settings, job_name=job_name, status=status, limit=limit, offset=offset)
     return page(rows, limit, offset)

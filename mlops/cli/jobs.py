@@ -107,18 +107,10 @@ def history_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Executions of scheduled jobs, newest first: slot, trigger, who, status, what they found."""
-    from mlops.errors import InvalidRequestError
-    from mlops.scheduler import JOB_NAMES, list_executions, settle
+    from mlops.scheduler import execution_history
 
     with user_errors(as_json):
-        if job is not None and job not in JOB_NAMES:
-            raise InvalidRequestError(f"unknown scheduled job {job!r}; scheduled jobs: {', '.join(JOB_NAMES)}")
-        statuses = ("running", "succeeded", "rejected", "failed", "skipped")
-        if status is not None and status not in statuses:
-            raise InvalidRequestError(f"unknown status {status!r}; statuses: {', '.join(statuses)}")
-        settings = ready_settings()
-        settle(settings)
-        rows = list_executions(settings, job_name=job, status=status, limit=limit)
+        rows = execution_history(ready_settings(), job_name=job, status=status, limit=limit)
     emit(
         as_json,
         rows,

@@ -30,11 +30,13 @@ from mlops.scheduler.executions import (
     get_execution,
     last_executions,
     last_scheduled_slot,
+    list_executions,
     record_jobs,
     settle,
 )
 from mlops.scheduler.schedules import (
     ENABLE_HINT,
+    JOB_NAMES,
     JOBS,
     JobDefinition,
     definition,
@@ -229,3 +231,26 @@ def scheduler_status(
         now=now,
         jobs=jobs,
     )
+
+
+EXECUTION_STATUSES = ("running", "succeeded", "rejected", "failed", "skipped")
+
+
+def execution_history(
+    settings: Settings,
+    *,
+    job_name: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ExecutionRecord]:
+    """Executions, newest first, each settled first (an execution whose queued jobs have all ended takes
+    their outcome now, whether or not a scheduler runs). InvalidRequestError names an unknown job or status."""
+    from mlops.errors import InvalidRequestError
+
+    if job_name is not None and job_name not in JOB_NAMES:
+        raise InvalidRequestError(f"unknown scheduled job {job_name!r}; scheduled jobs: {', '.join(JOB_NAMES)}")
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise InvalidRequestError(f"unknown status {status!r}; statuses: {', '.join(EXECUTION_STATUSES)}")
+    settle(settings)
+    return list_executions(settings, job_name=job_name, status=status, limit=limit, offset=offset)
