@@ -19,7 +19,7 @@ run: env
 test: env lint typecheck pytest
 
 lint:
-	$(UV) run --frozen ruff check mlops tracking sweeps drift app tests bench
+	$(UV) run --frozen ruff check mlops tracking sweeps drift app dashboard tests bench
 	$(UV) run --frozen lint-imports --no-cache
 
 typecheck:

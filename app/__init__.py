@@ -28,6 +28,7 @@ from app.routers import (
     schedule,
     sweeps,
 )
+from dashboard import mount_dashboard
 from mlops.alerts import Courier
 from mlops.jobs.dispatcher import Dispatcher
 from mlops.pipeline.serving import warm_up
@@ -92,5 +93,6 @@ def create_app(
     routers = (health, runs, deployments, sweeps, drift, insights, schedule, jobs, alerts, predictions, market, admin)
     for module in routers:
         app.include_router(module.router)
+    mount_dashboard(app, settings)  # /mlops: the dashboard, behind its own login (dashboard/server.py)
     app.add_middleware(GuardAndAudit, settings=settings)
     return app

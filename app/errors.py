@@ -20,16 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import ErrorBody
 from mlops.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ConflictError,
-    DataQualityError,
-    DataValidationError,
-    FeatureDisabledError,
-    InvalidRequestError,
-    ModelKeyError,
-    NotFoundError,
-    PermissionDeniedError,
+    HTTP_STATUS,
     SkippyError,
     brief,
 )
@@ -37,19 +28,7 @@ from mlops.logs import get_logger
 
 log = get_logger(__name__)
 
-# Most specific first.
-STATUS: list[tuple[type[SkippyError], int, str]] = [
-    (AuthenticationError, 401, "unauthorized"),
-    (PermissionDeniedError, 403, "forbidden"),
-    (NotFoundError, 404, "not_found"),
-    (FeatureDisabledError, 409, "feature_disabled"),
-    (ConflictError, 409, "conflict"),
-    (DataValidationError, 422, "invalid_data"),
-    (DataQualityError, 422, "data_quality"),
-    (InvalidRequestError, 422, "invalid_request"),
-    (ModelKeyError, 503, "model_key"),
-    (ConfigurationError, 503, "misconfigured"),
-]
+STATUS = HTTP_STATUS  # mlops/errors.py: the one map, shared with the dashboard
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "bad_media_type"}
 RETRY_AFTER_SECONDS = 5
 

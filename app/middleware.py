@@ -18,7 +18,9 @@ from mlops import audit
 from mlops.settings import Settings
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-NOT_AUDITED = ("/api/mlops/predict",)  # served predictions are recorded in prediction_log instead
+# Served predictions are recorded in prediction_log instead; the dashboard's callbacks are mostly reads (its
+# actions are audited by the services they call, its logins, logouts and refusals by dashboard/server.py).
+NOT_AUDITED = ("/api/mlops/predict", "/mlops/")
 RESULT_BYTES = 16_384
 
 

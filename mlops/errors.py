@@ -85,3 +85,26 @@ def brief(text: str, limit: int = MAX_MESSAGE) -> str:
     """`text` cut to `limit` characters, saying how much was left out: a driver's exception can carry
     hundreds of kilobytes of SQL parameters, which no log line, run record or HTTP answer should repeat."""
     return text if len(text) <= limit else text[:limit] + f" … ({len(text) - limit} more characters)"
+
+
+# How the interfaces answer each error over HTTP (the API, the dashboard): most specific first.
+HTTP_STATUS: list[tuple[type[SkippyError], int, str]] = [
+    (AuthenticationError, 401, "unauthorized"),
+    (PermissionDeniedError, 403, "forbidden"),
+    (NotFoundError, 404, "not_found"),
+    (FeatureDisabledError, 409, "feature_disabled"),
+    (ConflictError, 409, "conflict"),
+    (DataValidationError, 422, "invalid_data"),
+    (DataQualityError, 422, "data_quality"),
+    (InvalidRequestError, 422, "invalid_request"),
+    (ModelKeyError, 503, "model_key"),
+    (ConfigurationError, 503, "misconfigured"),
+]
+
+
+def http_status(exc: SkippyError) -> tuple[int, str]:
+    """The HTTP status and error code of `exc` (400 `bad_request` for a SkippyError not listed)."""
+    for cls, code, name in HTTP_STATUS:
+        if isinstance(exc, cls):
+            return code, name
+    return 400, "bad_request"

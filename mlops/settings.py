@@ -245,6 +245,34 @@ class Settings(BaseSettings):
     )
     alert_apprise_min_severity: Literal["info", "warning", "critical"] = "warning"
 
+    # Dashboard (/mlops): a login with an API key opens a session held in an HttpOnly cookie
+    dashboard_session_hours: float = Field(
+        default=12.0, gt=0, description="A dashboard session ends this long after login (then log in again)"
+    )
+    dashboard_refresh_seconds: float = Field(default=15.0, ge=2, description="How often dashboard pages refresh")
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the MLflow UI the dashboard links to; default: the dashboard's host on "
+        "SKIPPY_MLFLOW_UI_PORT",
+    )
+
+    # Insights: a plain-language explanation of each retrain and each critical drift check, from an
+    # OpenAI-compatible API when a key is set, else (and on any error or timeout) a deterministic template
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "SKIPPY_OPENAI_API_KEY"),
+        description="OPENAI_API_KEY: turns generated insights on",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "SKIPPY_OPENAI_BASE_URL"),
+        description="OPENAI_BASE_URL: any OpenAI-compatible server (default: the OpenAI API)",
+    )
+    insight_model: str = Field(default="gpt-4o-mini", description="Chat model that writes the insights")
+    insight_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="One generation's timeout; past it the template text stays"
+    )
+
     log_level: str = "INFO"
     log_json: bool | None = Field(default=None, description="JSON logs; default: JSON unless stderr is a terminal")
 

@@ -429,6 +429,8 @@ class Alert(Base):
     count: Mapped[int] = mapped_column(default=1)
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[datetime | None]
+    # The generated plain-language explanation, added when it arrives (the message carries the template's)
+    insight: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertDelivery(Base):
@@ -470,3 +472,49 @@ class ChampionLook(Base):
     decision: Mapped[str] = mapped_column(String(16))  # keep | rollback
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DashboardSession(Base):
+    """A dashboard login: the browser holds the token in an HttpOnly cookie, only its SHA-256 is stored.
+    The session acts with its key's role; revoking the key ends its sessions."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_expires", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))  # double-submit: the page echoes it in a header
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    client: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]  # logout
+
+
+class Insight(Base):
+    """A plain-language explanation of one retrain (subject `retrain`, the model run's id) or one critical
+    drift check (subject `drift`, the check id). The template text is written at once; a background
+    writer replaces it with generated text when an OpenAI-compatible API answers."""
+
+    __tablename__ = "insights"
+    __table_args__ = (
+        UniqueConstraint("subject", "subject_id", name="uq_insights_subject"),
+        Index("ix_insights_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(16))  # retrain | drift
+    subject_id: Mapped[str] = mapped_column(String(64))
+    agent_type: Mapped[str | None] = mapped_column(String(32))
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the prompt and the template are built from
+    template: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)  # the generated explanation
+    # pending (generation to do) | generated | template (no key, or generation failed: `error` says why)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    model: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    alert_ids: Mapped[list[Any]] = mapped_column(default=list)  # alerts that get the generated text
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    generated_at: Mapped[datetime | None]

@@ -16,7 +16,7 @@ from mlops.errors import ConflictError
 from mlops.pipeline.locks import reap_dead_runs, start_locked_run
 from tests.conftest import make_settings
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {
     "feature_flags",
     "model_runs",
