@@ -150,6 +150,7 @@ def serve_api(settings: Settings, host: str, port: int, dispatch: bool = True) -
     from app.middleware import slow_client_protocol
 
     console.print(scheduler_line(settings), highlight=False)
+    console.print(f"dashboard: http://{host}:{port}/mlops (log in with an API key)", highlight=False)
     uvicorn.run(
         create_app(settings, dispatch=dispatch),
         host=host,
@@ -250,6 +251,7 @@ def run_up(*, serve: bool, api_port: int | None, ui_port: int | None, retrain_al
     urls = {
         "api": api,
         "docs": f"{api}/docs",
+        "dashboard": f"{api}/mlops",
         "mlflow_ui": f"http://127.0.0.1:{ui_port}",
         "tracking_uri": masked(settings.tracking_uri),
     }
@@ -328,6 +330,7 @@ def run_scheduler(*, dispatch: bool) -> None:
     """`skippy scheduler`: the scheduler in the foreground — with the job dispatcher (`dispatch`) and alert
     delivery, so that queued work runs and alerts go out with no API server — until SIGINT or SIGTERM."""
     from mlops.alerts import Courier
+    from mlops.insights import Narrator
     from mlops.jobs.dispatcher import Dispatcher
     from mlops.scheduler import JOBS, Scheduler
 
@@ -339,10 +342,12 @@ def run_scheduler(*, dispatch: bool) -> None:
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     dispatcher = Dispatcher(settings) if dispatch else None
     courier = Courier(settings)
+    narrator = Narrator(settings)  # the insights' generated texts
     try:
         if dispatcher is not None:
             dispatcher.start()
         courier.start()
+        narrator.start()
         schedules = ", ".join(f"{job.name} '{getattr(settings, job.setting)}'" for job in JOBS)
         console.print(
             f"scheduler running (UTC): {schedules}; queued jobs: {'run here' if dispatch else 'not run here'}; "
@@ -358,6 +363,7 @@ def run_scheduler(*, dispatch: bool) -> None:
         if dispatcher is not None:
             dispatcher.stop()
         courier.stop()
+        narrator.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     console.print("scheduler stopped", highlight=False)
