@@ -19,6 +19,7 @@ from app.routers import (
     alerts,
     deployments,
     drift,
+    explanations,
     health,
     insights,
     jobs,
@@ -30,6 +31,7 @@ from app.routers import (
 )
 from dashboard import mount_dashboard
 from mlops.alerts import Courier
+from mlops.insights import Narrator
 from mlops.jobs.dispatcher import Dispatcher
 from mlops.pipeline.serving import warm_up
 from mlops.scheduler import Scheduler, scheduler_enabled
@@ -55,6 +57,7 @@ def create_app(
     settings = settings or get_settings()
     dispatcher = Dispatcher(settings)
     courier = Courier(settings)  # sends queued alert deliveries and their retries
+    narrator = Narrator(settings)  # writes the insights' generated texts, after the work they explain
     # The scheduler runs in every replica that enables it: each slot still runs once (mlops/scheduler).
     if schedule_jobs is None:
         schedule_jobs = scheduler_enabled(settings)
@@ -65,6 +68,7 @@ def create_app(
         if dispatch:
             dispatcher.start()
             courier.start()
+            narrator.start()
         if scheduler is not None:
             scheduler.start()
         if warm:
@@ -76,6 +80,7 @@ def create_app(
         if dispatch:
             dispatcher.stop()
             courier.stop()
+            narrator.stop()
 
     # /docs and /redoc from bundled assets, not a CDN: they work on machines without internet.
     app = FastAPIOffline(
@@ -90,7 +95,21 @@ def create_app(
     app.state.scheduler = scheduler
     app.state.runs_pages = runs.PageCache()
     errors.install(app)
-    routers = (health, runs, deployments, sweeps, drift, insights, schedule, jobs, alerts, predictions, market, admin)
+    routers = (
+        health,
+        runs,
+        deployments,
+        sweeps,
+        drift,
+        insights,
+        explanations,
+        schedule,
+        jobs,
+        alerts,
+        predictions,
+        market,
+        admin,
+    )
     for module in routers:
         app.include_router(module.router)
     mount_dashboard(app, settings)  # /mlops: the dashboard, behind its own login (dashboard/server.py)

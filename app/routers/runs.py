@@ -15,7 +15,7 @@ from app.errors import documented
 from app.schemas import MAX_ID, SINGLE_LINE, AgentType, JobAccepted, Page, RetrainRequest, RunStatus, page
 from mlops.jobs import JobRecord, submit_retrain
 from mlops.pipeline.queries.models import AgentModels, list_models
-from mlops.pipeline.queries.runs import RunRecord, get_run, list_runs, runs_watermark
+from mlops.pipeline.queries.runs import RunDetail, RunRecord, get_run_detail, list_runs, runs_watermark
 
 router = APIRouter(prefix="/api/mlops", tags=["runs"], responses=documented(401, 403, 422))
 
@@ -85,9 +85,14 @@ def model_runs(
     return Response(body, media_type="application/json")
 
 
-@router.get("/model-runs/{run_id}", response_model=RunRecord, responses=documented(404), summary="One run")
-def model_run(settings: SettingsDep, _: Viewer, run_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> RunRecord:
-    return get_run(settings, run_id)
+@router.get(
+    "/model-runs/{run_id}",
+    response_model=RunDetail,
+    responses=documented(404),
+    summary="One run, with its plain-language explanation (insight)",
+)
+def model_run(settings: SettingsDep, _: Viewer, run_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> RunDetail:
+    return get_run_detail(settings, run_id)
 
 
 @router.post(

@@ -96,6 +96,7 @@ def alert_record(row: Alert) -> AlertRecord:
         count=row.count,
         acknowledged_by=row.acknowledged_by,
         acknowledged_at=row.acknowledged_at,
+        insight=row.insight,
     )
 
 

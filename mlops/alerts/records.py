@@ -46,6 +46,10 @@ class AlertRecord(BaseModel):
     count: int = Field(description="How many times it was raised within the deduplication window")
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    insight: str | None = Field(
+        default=None,
+        description="The generated plain-language explanation, added when it arrives (the message has the template's)",
+    )
     deliveries: list[DeliveryRecord] = Field(default_factory=list)
 
 

@@ -46,6 +46,8 @@ def retrain(
 ) -> None:
     """Retrain an agent now: quality gate, train, validate against the champion, deploy if better.
     Exit code 0 when the candidate was deployed, 4 when it was rejected, 1 when the run failed."""
+    from mlops.cli.insights import print_insight
+    from mlops.insights import get_insight
     from mlops.pipeline.retrain import retrain as run_retrain
 
     with user_errors(as_json):
@@ -72,6 +74,7 @@ def retrain(
         console.print(result.reason, highlight=False)
         if result.mlflow_run_id:
             console.print(f"MLflow run: {result.mlflow_run_id}")
+        print_insight(get_insight(settings, "retrain", result.model_run_id))  # the template's, at once
 
     emit(as_json, result, render)
     if result.status == "failed":
@@ -139,28 +142,34 @@ def runs(
     with user_errors(as_json):
         settings = ready_settings()
         rows = list_runs(settings, agent=agent, status=status, limit=limit)
-    emit(
-        as_json,
-        rows,
-        lambda: table(
-            "Model runs",
-            ["id", "agent", "status", "deployment", "version", "trigger", "created", "sharpe", "ΔSharpe [CI]", "gate"],
+
+    def render() -> None:
+        _runs_table(rows)
+        if rows:
+            console.print("`skippy ai run ID` shows one run with its plain-language explanation.", highlight=False)
+
+    emit(as_json, rows, render)
+
+
+def _runs_table(rows: list[Any]) -> None:
+    table(
+        "Model runs",
+        ["id", "agent", "status", "deployment", "version", "trigger", "created", "sharpe", "ΔSharpe [CI]", "gate"],
+        [
             [
-                [
-                    str(r.id),
-                    r.agent_type,
-                    styled(r.status),
-                    styled(r.deployment_status),
-                    fmt(r.model_version),
-                    r.trigger,
-                    r.created_at,
-                    r.metrics.get("test_sharpe_ratio"),
-                    _gate_cell(r.validation),
-                    _verdict_cell(r.validation, r.error),
-                ]
-                for r in rows
-            ],
-        ),
+                str(r.id),
+                r.agent_type,
+                styled(r.status),
+                styled(r.deployment_status),
+                fmt(r.model_version),
+                r.trigger,
+                r.created_at,
+                r.metrics.get("test_sharpe_ratio"),
+                _gate_cell(r.validation),
+                _verdict_cell(r.validation, r.error),
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -287,10 +296,11 @@ def deployments(
 
 
 def _register_sweeps() -> None:
-    from mlops.cli import drift, sweeps
+    from mlops.cli import drift, insights, sweeps
 
     sweeps.register(app)
     drift.register(app)
+    insights.register(app)
 
 
 _register_sweeps()

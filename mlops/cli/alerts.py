@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, print_json, table, user_errors
@@ -92,6 +93,9 @@ def list_command(
                 for a in rows
             ],
         )
+        for a in rows:  # the generated explanations, in full (the table's message is the template's, cut)
+            if a.insight:
+                console.print(f"[bold]alert {a.id}[/bold] explained: {escape(a.insight)}", highlight=False)
         if not every:
             console.print("`skippy alerts ack ID` acknowledges one; `--all` shows acknowledged ones too.")
 

@@ -27,6 +27,7 @@ from mlops.db import session_scope
 from mlops.db.models import AgentLock, ModelRun
 from mlops.errors import ConflictError, SkippyError, brief
 from mlops.flags import is_enabled
+from mlops.insights import link_alert, note_drift
 from mlops.logs import get_logger
 from mlops.settings import Settings
 
@@ -264,6 +265,8 @@ def react_to_drift(settings: Settings, checks: Sequence[DriftCheck]) -> list[Rea
                 retrain=retrain,
             )
         )
+        # The check's plain-language explanation, linked to its alert (the generated text joins it later).
+        note_drift(settings, check.check_id, [reactions[-1].alert_id])
         _report_skip(settings, retrain, f"critical drift (check {check.check_id})", check.model_version)
     return reactions
 
@@ -371,7 +374,10 @@ def job_ended(settings: Settings, job_id: int) -> Reaction | None:
     try:
         job = get_job(settings, job_id)
         if job.kind == "retrain":
-            return _retrain_ended(settings, job)
+            reaction = _retrain_ended(settings, job)
+            if reaction is not None and job.model_run_id is not None:  # the alert gets the run's explanation
+                link_alert(settings, "retrain", job.model_run_id, reaction.alert_id)
+            return reaction
         return _check_failed(settings, job) if job.kind in CHECKS else None
     except Exception:
         log.exception("could not react to the end of a job", job_id=job_id)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from mlops.db.models import ModelRun
 from mlops.db.session import create_db_engine
 from mlops.errors import NotFoundError
+from mlops.insights.records import InsightRecord, insights_for
 from mlops.pipeline.queries.agents import known_agent
 from mlops.settings import Settings
 
@@ -38,6 +39,12 @@ class RunRecord(BaseModel):
     @classmethod
     def _empty_when_null(cls, value: Any) -> Any:
         return {} if value is None else value
+
+
+class RunDetail(RunRecord):
+    """One run as its detail view shows it: the run and its plain-language explanation (mlops/insights)."""
+
+    insight: InsightRecord | None = None
 
 
 RUN_COLUMNS = tuple(getattr(ModelRun, name) for name in RunRecord.model_fields)
@@ -83,3 +90,10 @@ def get_run(settings: Settings, run_id: int) -> RunRecord:
     if row is None:
         raise NotFoundError(f"no model run with id {run_id}")
     return RunRecord.model_validate(row)
+
+
+def get_run_detail(settings: Settings, run_id: int) -> RunDetail:
+    """One run with its insight (None while the run has not ended, or for runs older than insights)."""
+    run = get_run(settings, run_id)
+    insight = insights_for(settings, "retrain", [run_id]).get(str(run_id))
+    return RunDetail.model_validate(run.model_dump() | {"insight": insight})

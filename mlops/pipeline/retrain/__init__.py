@@ -21,6 +21,7 @@ from mlops.audit import audited
 from mlops.data.store import count_bars, load_bars, resolve_symbol
 from mlops.db.models import ModelRun
 from mlops.errors import DataQualityError, Interrupted, SkippyError, brief
+from mlops.insights import note_retrain
 from mlops.logs import get_logger
 from mlops.pipeline.deployments import deploy_validated, describe_undone, undo_run_moves
 from mlops.pipeline.locks import queue_locked_run, start_locked_run
@@ -141,16 +142,22 @@ def retrain(
 def execute_retrain(settings: Settings, prepared: PreparedRetrain) -> RetrainResult:
     """Run a prepared retrain to its end and write its audit row. Bad data or a failure never raises:
     the run ends `rejected` (data/validation) or `failed` (error). An interruption (job cancelled or
-    timed out) ends the run `failed` and is re-raised for the job to record."""
-    with audited(settings, actor=prepared.actor, action="retrain", parameters=prepared.audit_parameters()) as audit:
-        result = _execute(settings, prepared)
-        audit.update(
-            model_run_id=result.model_run_id,
-            status=result.status,
-            deployment_status=result.deployment_status,
-            model_version=result.model_version,
-            reason=brief(result.reason, 500),
-        )
+    timed out) ends the run `failed` and is re-raised for the job to record. However it ends, the run's
+    insight is recorded last (its template at once; the generated text later, in the background)."""
+    try:
+        with audited(
+            settings, actor=prepared.actor, action="retrain", parameters=prepared.audit_parameters()
+        ) as audit:
+            result = _execute(settings, prepared)
+            audit.update(
+                model_run_id=result.model_run_id,
+                status=result.status,
+                deployment_status=result.deployment_status,
+                model_version=result.model_version,
+                reason=brief(result.reason, 500),
+            )
+    finally:
+        note_retrain(settings, prepared.model_run_id)  # cheap DB writes; never raises
     return result
 
 

@@ -1,0 +1,234 @@
+"""Generating the explanations in the background, after the work they explain.
+
+A narrator claims a `pending` insight with a conditional update (pending, attempts left, no live lease →
+`claimed_until` = now + lease, attempts + 1): of several threads or processes exactly one wins, so each
+insight is generated once. It then asks the API (mlops/insights/generate.py) and stores the text (status
+`generated`, the linked alerts get it), or the masked error: with attempts left the row stays `pending`
+and `claimed_until` doubles as its retry time; after the last attempt it is `template` for good (the
+template text stays what everyone sees). A process that dies mid-call leaves its lease to run out.
+
+Who generates: a `Narrator` thread in each long-lived process (API server, `skippy scheduler`), next to the
+alert Courier, woken at once when this process records a pending insight and every few seconds otherwise;
+`generate_now` for `skippy ai insight --generate`.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+
+from mlops.db import session_scope
+from mlops.db.models import Insight
+from mlops.errors import NotFoundError
+from mlops.insights.generate import GenerationError, ask
+from mlops.insights.records import InsightRecord, Subject, get_insight
+from mlops.insights.service import lock_row, show_on_alerts
+from mlops.logs import get_logger
+from mlops.settings import Settings
+
+log = get_logger(__name__)
+ATTEMPTS = 3
+RETRY_SECONDS = (30.0, 120.0)  # after the 1st and 2nd failed attempt
+POLL_SECONDS = 5.0
+
+
+def lease_seconds(settings: Settings) -> float:
+    """A claim outlives one attempt (connect + answer, each bounded by the timeout) with room to spare."""
+    return 2 * settings.insight_timeout_seconds + 30.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Insight.status == "pending",
+        Insight.attempts < ATTEMPTS,
+        or_(Insight.claimed_until.is_(None), Insight.claimed_until < now),
+    )
+
+
+def claim(settings: Settings, insight_id: int, *, force: bool = False) -> int | None:
+    """Take insight `insight_id` for one attempt; returns the attempt's number, or None when it is not due
+    or someone holds it. `force`: also a `template` one (a person asked), unless someone holds it."""
+    now = _now()
+    due = _due(now)
+    if force:
+        free = or_(Insight.claimed_until.is_(None), Insight.claimed_until < now)
+        due = or_(due, and_(Insight.status.in_(("template", "pending")), free))
+    with session_scope(settings.app_db_url) as session:
+        claimed = session.execute(
+            update(Insight)
+            .where(Insight.id == insight_id, due)
+            .values(
+                status="pending",
+                claimed_until=now + timedelta(seconds=lease_seconds(settings)),
+                attempts=Insight.attempts + 1,
+            )
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return None
+        return session.scalar(select(Insight.attempts).where(Insight.id == insight_id))
+
+
+def attempt(settings: Settings, insight_id: int, *, force: bool = False) -> str | None:
+    """One attempt at one insight: claim, ask, record. Returns its status after it, or None when it was not
+    due or someone else holds it. Never raises for the API's failures (they are recorded)."""
+    attempts = claim(settings, insight_id, force=force)
+    if attempts is None:
+        return None
+    with session_scope(settings.app_db_url) as session:
+        row = session.get_one(Insight, insight_id)
+        subject, subject_id, facts = row.subject, row.subject_id, dict(row.facts or {})
+    try:
+        text, error = ask(settings, subject, facts), None
+    except GenerationError as exc:
+        text, error = None, str(exc)
+    with session_scope(settings.app_db_url) as session:
+        lock_row(session, subject, subject_id)  # before any read (see lock_row)
+        row = session.get_one(Insight, insight_id)
+        if row.status != "pending" or row.attempts != attempts:  # our lease ran out and another took it
+            return None
+        row.claimed_until = None
+        if text is not None:
+            row.text, row.status, row.error = text, "generated", None
+            row.model, row.generated_at = settings.insight_model, _now()
+            show_on_alerts(session, row)
+        else:
+            row.error = error
+            final = force or attempts >= ATTEMPTS
+            row.status = "template" if final else "pending"
+            if not final:
+                delay = RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1]
+                row.claimed_until = _now() + timedelta(seconds=delay)
+        status = row.status
+    log.log(
+        20 if text is not None else 30,
+        "insight generated" if text is not None else "insight not generated",
+        insight_id=insight_id,
+        attempt=attempts,
+        status=status,
+        error=error,
+    )
+    return status
+
+
+def give_up_abandoned(settings: Settings) -> int:
+    """End as `template` the insights whose narrator died during their last allowed attempt."""
+    now = _now()
+    with session_scope(settings.app_db_url) as session:
+        done = session.execute(
+            update(Insight)
+            .where(Insight.status == "pending", Insight.attempts >= ATTEMPTS, Insight.claimed_until < now)
+            .values(
+                status="template",
+                claimed_until=None,
+                error="the process generating it stopped during its last attempt (its claim ran out)",
+            )
+        )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def generate_pending(settings: Settings, limit: int = 20) -> int:
+    """Attempt every due insight (oldest first, at most `limit`); returns how many were generated."""
+    if settings.openai_api_key is None:
+        return 0
+    give_up_abandoned(settings)
+    with session_scope(settings.app_db_url) as session:
+        due = session.scalars(
+            select(Insight.id).where(_due(_now())).order_by(Insight.created_at, Insight.id).limit(limit)
+        ).all()
+    return sum(attempt(settings, insight_id) == "generated" for insight_id in due)
+
+
+def generate_now(settings: Settings, subject: Subject, subject_id: object) -> InsightRecord:
+    """Generate the insight of a run or check now, within the timeout (`skippy ai insight --generate`), unless
+    it is generated already or another process holds it; returns it as it stands after. Without a key it is
+    returned as is (its error says so). Unknown → NotFoundError."""
+    record = get_insight(settings, subject, subject_id)
+    if record is None:
+        raise NotFoundError(_missing(subject, subject_id))
+    if record.status == "generated" or settings.openai_api_key is None:
+        return record
+    with session_scope(settings.app_db_url) as session:
+        insight_id = session.scalar(
+            select(Insight.id).where(Insight.subject == subject, Insight.subject_id == str(subject_id))
+        )
+    if insight_id is not None:
+        attempt(settings, insight_id, force=True)
+    found = get_insight(settings, subject, subject_id)
+    assert found is not None
+    return found
+
+
+def _missing(subject: str, subject_id: object) -> str:
+    if subject == "retrain":
+        return f"no insight for model run {subject_id}: runs get one when they end (`skippy ai runs` lists them)"
+    return f"no insight for drift check {subject_id}: only critical checks get one (`skippy ai drift-history`)"
+
+
+def require_insight(settings: Settings, subject: Subject, subject_id: object) -> InsightRecord:
+    """The insight of a run or check, or NotFoundError naming what is missing."""
+    record = get_insight(settings, subject, subject_id)
+    if record is None:
+        raise NotFoundError(_missing(subject, subject_id))
+    return record
+
+
+_NARRATORS: weakref.WeakSet[Narrator] = weakref.WeakSet()
+
+
+def wake_narrators(url: str | None = None) -> None:
+    """Wake this process's narrators (of app DB `url`, or all): an insight is pending (a retrain or a drift
+    check just ended here)."""
+    for narrator in list(_NARRATORS):
+        if url is None or narrator.settings.app_db_url == url:
+            narrator.wake()
+
+
+class Narrator:
+    """A daemon thread that generates due insights, woken by `wake` or every `poll_seconds`."""
+
+    def __init__(self, settings: Settings, poll_seconds: float = POLL_SECONDS) -> None:
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if self.settings.openai_api_key is None:
+            log.info("insights: no OPENAI_API_KEY, explanations are the template texts")
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="skippy-insight-narrator", daemon=True)
+        self._thread.start()
+        _NARRATORS.add(self)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        _NARRATORS.discard(self)
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        import openai  # noqa: F401 - its ~1 s import is paid here at start, not next to the first retrain
+
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                generate_pending(self.settings)
+            except Exception:
+                log.exception("insight narrator round failed")
+            self._wake.wait(self.poll_seconds)
