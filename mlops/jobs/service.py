@@ -344,3 +344,41 @@ def reap_dead_jobs(settings: Settings, *, collected_elsewhere: Collection[int] =
             reaped.append(job_id)
             log.warning("reaped dead job", job_id=job_id, deployment_status="failed")
     return reaped
+
+
+def submit_register_best(settings: Settings, sweep_id: int, *, actor: str) -> JobRecord:
+    """Queue the retrain of sweep `sweep_id`'s best configuration (trigger "sweep", the sweep's symbol):
+    the job-queue twin of `register_best`, validated by the same gate as any candidate, in a worker process
+    so that the caller (the dashboard) never waits for the training. Refused, naming why, while the sweep
+    still runs (its best is not settled: it is registered once the sweep has finished or was stopped) and
+    when no trial completed. Audited as "sweep register-best" (the sweep it came from), with the job."""
+    from mlops.db.sweeps import TERMINAL as SWEEP_ENDED
+    from mlops.pipeline.sweeps import get_sweep
+
+    with audited(settings, actor=actor, action="sweep register-best", parameters={"sweep_id": sweep_id}) as audit:
+        record = get_sweep(settings, sweep_id)
+        if record.status not in SWEEP_ENDED:
+            done = record.n_complete + record.n_failed
+            raise ConflictError(
+                f"sweep {sweep_id} is still {record.status} ({done} of {record.n_trials} trials evaluated): its best "
+                "configuration is settled when the sweep finishes; register it then, or stop the sweep (cancel its "
+                "job) to register the best so far"
+            )
+        if not record.best_params:
+            raise NotFoundError(f"sweep {sweep_id} has no completed trial to register ({record.status})")
+        job = submit_retrain(
+            settings,
+            agent=record.agent_type,
+            actor=actor,
+            symbol=record.symbol,
+            hyperparameters=dict(record.best_params),
+            trigger="sweep",
+        )
+        audit.update(
+            agent=record.agent_type,
+            best_trial_number=record.best_trial_number,
+            hyperparameters=record.best_params,
+            job_id=job.id,
+            model_run_id=job.model_run_id,
+        )
+    return job

@@ -418,11 +418,13 @@ def describe_undone(records: list[DeploymentRecord]) -> str:
     return ", ".join(moves)
 
 
-def previous_champion(settings: Settings, agent: str) -> int | None:
-    """The version that was champion before the current one, from the deployment history."""
-    from tracking import registry
+def previous_champion(settings: Settings, agent: str, current: int | None = None) -> int | None:
+    """The version that was champion before the current one, from the deployment history. `current`: the
+    champion now when the caller read it already (the dashboard, from the app DB); else the registry says."""
+    if current is None:
+        from tracking import registry
 
-    current = registry.alias_version(settings, agent, CHAMPION)
+        current = registry.alias_version(settings, agent, CHAMPION)
     with session_scope(settings.app_db_url) as session:
         rows = session.scalars(
             select(ModelDeployment)

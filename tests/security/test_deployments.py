@@ -256,6 +256,7 @@ def test_a_run_killed_after_its_promotion_is_reaped_with_both_aliases_put_back(s
     assert aliases(settings) == {CHAMPION: 1, CHALLENGER: None}
     assert serving.deployed_model(settings, AGENT).version == 1
     assert previous_champion(settings, AGENT) == before  # a rollback lands where it would have before the run
+    assert previous_champion(settings, AGENT, current=1) == before  # the same from a champion read in the app DB
     error = run_row(settings, run_id).error or ""
     assert error.endswith("; aliases put back: champion v2 → v1"), error  # the challenger was cleared already
 

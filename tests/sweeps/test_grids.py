@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from mlops.errors import InvalidRequestError
-from mlops.pipeline.sweeps.grids import DEFAULT_GRIDS, OBJECTIVES, objective_direction, validate_grid
+from mlops.pipeline.sweeps.grids import (
+    DEFAULT_GRIDS,
+    OBJECTIVES,
+    check_grid,
+    objective_direction,
+    parse_grid_text,
+    validate_grid,
+)
 from sweeps.grid import grid_points, grid_size, load_grid
 
 SPEC_GRID = {
@@ -95,3 +102,24 @@ def test_points_vary_the_first_name_slowest() -> None:
         {"a": 2, "b": 4},
     ]
     assert grid_size({"a": [1, 2], "b": [3, 4, 5]}) == 6
+
+
+def test_a_grid_typed_as_text_is_checked_without_raising() -> None:
+    """The dashboard's grid editor: comma-separated text per hyperparameter, every problem returned."""
+    grid, problems = parse_grid_text({"learning_rate": "0.001, 1e-2", "hidden_units": "8,16", "l2": "", "epochs": None})
+    assert grid == {"learning_rate": [0.001, 0.01], "hidden_units": [8, 16]} and problems == []
+    checked = check_grid("market_insight", grid, 10)
+    assert checked.ok and checked.points == 4 and checked.grid == grid
+    grid, problems = parse_grid_text({"learning_rate": "0.01, fast", "l2": "0.1,,0.2"})
+    assert problems == ["learning_rate: 'fast' is not a number", "l2: an empty value between commas"]
+    checked = check_grid("market_insight", {"hidden_units": [8.5], "l2": [-1.0]}, 10)
+    assert not checked.ok and checked.points == 0
+    assert (
+        "hidden_units: 8.5 is not an integer" in checked.problems[0]
+        and "l2: -1.0 is out of range" in checked.problems[0]
+    )
+    too_big = check_grid("market_insight", SPEC_GRID, 50)
+    assert too_big.points == 81 and "more than the maximum of 50" in too_big.problems[0]
+    assert check_grid("market_insight", {}, 10).problems == (
+        "parameter grid must be a non-empty object of name → list of values",
+    )

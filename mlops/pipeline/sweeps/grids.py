@@ -4,6 +4,8 @@ per agent, and the validation metrics a sweep may optimise with their natural di
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,12 +55,35 @@ def objective_direction(objective: str, direction: str | None) -> str:
     return direction
 
 
+@dataclass(frozen=True)
+class GridCheck:
+    """What a sweep would make of a grid, without raising: the clean grid and its number of points, or
+    every reason it would be refused (the dashboard's grid editor shows them before anything is sent)."""
+
+    grid: Grid
+    points: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 def validate_grid(agent: str, grid: Any, max_points: int) -> Grid:
     """Check names, types and values against the agent's hyperparameters; returns a clean grid with
     duplicates removed (value order kept). Every problem is reported at once."""
+    checked = check_grid(agent, grid, max_points)
+    if checked.problems:
+        raise InvalidRequestError("; ".join(checked.problems))
+    return checked.grid
+
+
+def check_grid(agent: str, grid: Any, max_points: int) -> GridCheck:
+    """`validate_grid`'s checks, returned instead of raised (UnknownAgentError still raises: the caller
+    chose the agent, not the user typing the grid)."""
     spec = get_spec(agent)
     if not isinstance(grid, dict) or not grid:
-        raise InvalidRequestError("parameter grid must be a non-empty object of name → list of values")
+        return GridCheck({}, 0, ("parameter grid must be a non-empty object of name → list of values",))
     problems: list[str] = []
     clean: Grid = {}
     for name, values in grid.items():
@@ -78,13 +103,38 @@ def validate_grid(agent: str, grid: Any, max_points: int) -> Grid:
         if kept:
             clean[name] = kept
     if problems:
-        raise InvalidRequestError("invalid parameter grid: " + "; ".join(problems))
+        return GridCheck(clean, 0, ("invalid parameter grid: " + "; ".join(problems),))
     size = grid_size(clean)
     if size > max_points:
-        raise InvalidRequestError(
-            f"parameter grid has {size} points, more than the maximum of {max_points} (SKIPPY_SWEEP_MAX_POINTS)"
-        )
-    return clean
+        too_big = f"parameter grid has {size} points, more than the maximum of {max_points} (SKIPPY_SWEEP_MAX_POINTS)"
+        return GridCheck(clean, size, (too_big,))
+    return GridCheck(clean, size, ())
+
+
+def parse_grid_text(texts: Mapping[str, str | None]) -> tuple[dict[str, list[Any]], list[str]]:
+    """A grid typed as text — per hyperparameter, comma-separated numbers (the dashboard's grid editor) —
+    as the lists `check_grid` takes, and the tokens that are not numbers. Empty text leaves the
+    hyperparameter out of the sweep (the agent's default is used)."""
+    grid: dict[str, list[Any]] = {}
+    problems: list[str] = []
+    for name, text in texts.items():
+        tokens = [t.strip() for t in (text or "").split(",")]
+        if not any(tokens):
+            continue
+        values: list[Any] = []
+        for token in tokens:
+            if not token:
+                problems.append(f"{name}: an empty value between commas")
+                continue
+            try:
+                values.append(int(token))
+            except ValueError:
+                try:
+                    values.append(float(token))
+                except ValueError:
+                    problems.append(f"{name}: {token!r} is not a number")
+        grid[name] = values
+    return grid, problems
 
 
 def _check_value(name: str, value: Any, defaults: dict[str, Any]) -> tuple[str | None, Any]:
