@@ -15,7 +15,8 @@ from flask import has_request_context, request
 from mlops.errors import AuthenticationError, PermissionDeniedError, SkippyError
 from mlops.settings import Settings
 
-GRAPH_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+# Typed Any: Dash types `dcc.Graph(config=...)` as its own TypedDict.
+GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
 COLORS = {"ok": "#2e7d32", "warning": "#ed6c02", "critical": "#c62828", "info": "#0277bd", "muted": "#78909c"}
 
 

@@ -17,7 +17,16 @@ from mlops.auth import Principal
 from mlops.settings import Settings
 
 # In navigation order; the first is the landing page.
-PAGE_MODULES: tuple[str, ...] = ("alerts",)
+PAGE_MODULES: tuple[str, ...] = (
+    "overview",
+    "performance",
+    "drift",
+    "sweeps",
+    "importance",
+    "runs",
+    "alerts",
+    "controls",
+)
 
 
 @dataclass(frozen=True)
