@@ -29,7 +29,9 @@ log = get_logger(__name__)
 SESSION_COOKIE = "skippy_session"
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads (config csrf_token_name)
 CSRF_HEADER = "X-CSRFToken"
-PUBLIC = ("/login", "/_favicon.ico")
+# Login and logout check their own origin (same_origin) instead of the session's CSRF token: before login there
+# is no token, and a logout form drawn before a re-login in another tab carries a stale one.
+PUBLIC = ("/login", "/logout", "/_favicon.ico")
 STATIC = ("/_dash-component-suites/", "/assets/")  # the open-source JS and CSS bundles: no data in them
 READS = ("GET", "HEAD", "OPTIONS")
 ASSETS = Path(__file__).parent / "assets"
@@ -61,6 +63,18 @@ def _secure() -> bool:
     return request.scheme == "https"
 
 
+def same_origin() -> bool:
+    """Whether a browser says this request comes from a page of this site. Browsers send `Sec-Fetch-Site` and
+    `Origin` with every form POST; a client that is not a browser sends neither, and is no CSRF victim."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return origin == f"{request.scheme}://{request.host}"
+
+
 def _next_target(raw: str | None) -> str:
     """Where to go after login: a path under /mlops only (no open redirect to another site)."""
     if raw:
@@ -84,10 +98,7 @@ def _guard(server: Flask, settings: Settings) -> None:
                 return redirect(f"{PREFIX}/login?next={quote(PREFIX + here)}", code=303)
             return _error(401, "unauthorized", str(exc))
         if request.method not in READS:
-            sent = request.headers.get(CSRF_HEADER)
-            if sent is None and request.mimetype == "application/x-www-form-urlencoded":
-                sent = request.form.get("csrf_token")
-            if not csrf_matches(g.session, sent):
+            if not csrf_matches(g.session, request.headers.get(CSRF_HEADER)):
                 _audit_refusal(settings, g.session, 403, "missing or wrong CSRF token")
                 return _error(403, "csrf", "missing or wrong CSRF token: reload the page (or log in again)")
         return None
@@ -169,6 +180,9 @@ def _login_routes(server: Flask, settings: Settings) -> None:
     @server.post("/login")
     def login() -> Response:
         target = _next_target(request.form.get("next"))
+        if not same_origin():  # login CSRF: another site logging this browser in with a key of its choosing
+            _audit_refusal(settings, None, 403, "login form posted from another site")
+            return _login_page(target, "This login came from another site and was refused: log in here.")
         try:
             opened = open_session(settings, request.form.get("key", "").strip(), client=request.remote_addr)
         except AuthenticationError as exc:
@@ -184,7 +198,8 @@ def _login_routes(server: Flask, settings: Settings) -> None:
 
     @server.post("/logout")
     def logout() -> Response:
-        close_session(settings, request.cookies.get(SESSION_COOKIE), client=request.remote_addr)
+        if same_origin():  # another site cannot log the user out; an ended session just goes to the login page
+            close_session(settings, request.cookies.get(SESSION_COOKIE), client=request.remote_addr)
         response = redirect(f"{PREFIX}/login", code=303)
         for name in (SESSION_COOKIE, CSRF_COOKIE):
             response.delete_cookie(name, path=PREFIX, secure=_secure(), samesite="Strict")

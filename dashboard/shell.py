@@ -48,10 +48,7 @@ def register_shell(app: Dash, settings: Settings) -> None:
                         html.Nav(links, className="nav"),
                         html.Span(f"{who.name} · {who.role}", id="whoami", className="whoami"),
                         html.Form(
-                            [
-                                dcc.Input(type="hidden", name="csrf_token", value=active.csrf_token),
-                                html.Button("Log out", type="submit", id="logout", className="button-link"),
-                            ],
+                            [html.Button("Log out", type="submit", id="logout", className="button-link")],
                             method="POST",
                             action=f"{PREFIX}/logout",
                             className="logout",

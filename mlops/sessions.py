@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from mlops.audit import audited
 from mlops.auth import Principal, authenticate, hash_key
@@ -53,6 +53,12 @@ def open_session(settings: Settings, key: str | None, *, client: str | None = No
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + timedelta(hours=settings.dashboard_session_hours)
         with session_scope(settings.app_db_url) as db:
+            # Sessions that ended are of no further use (logins and logouts stay in the audit trail).
+            db.execute(
+                delete(DashboardSession).where(
+                    (DashboardSession.expires_at < datetime.now(UTC)) | DashboardSession.ended_at.is_not(None)
+                )
+            )
             key_id = db.scalars(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key or ""))).one()
             db.add(
                 DashboardSession(
@@ -87,6 +93,10 @@ def verify_session(settings: Settings, token: str | None) -> ActiveSession:
         _verified.pop(cache_key, None)
         raise AuthenticationError("the session has ended (expired, logged out, or its key was revoked): log in again")
     active = ActiveSession(Principal(row.name, row.role), row.csrf_token, row.expires_at)
+    if len(_verified) > 1000:  # forget entries past their trust window, so the cache cannot grow for ever
+        stale = [k for k, (at, _) in _verified.items() if time.monotonic() - at >= CACHE_SECONDS]
+        for k in stale:
+            _verified.pop(k, None)
     _verified[cache_key] = (time.monotonic(), active)
     return active
 
