@@ -97,10 +97,9 @@ def _guard(server: Flask, settings: Settings) -> None:
                 here = request.full_path.rstrip("?")
                 return redirect(f"{PREFIX}/login?next={quote(PREFIX + here)}", code=303)
             return _error(401, "unauthorized", str(exc))
-        if request.method not in READS:
-            if not csrf_matches(g.session, request.headers.get(CSRF_HEADER)):
-                _audit_refusal(settings, g.session, 403, "missing or wrong CSRF token")
-                return _error(403, "csrf", "missing or wrong CSRF token: reload the page (or log in again)")
+        if request.method not in READS and not csrf_matches(g.session, request.headers.get(CSRF_HEADER)):
+            _audit_refusal(settings, g.session, 403, "missing or wrong CSRF token")
+            return _error(403, "csrf", "missing or wrong CSRF token: reload the page (or log in again)")
         return None
 
     @server.after_request
