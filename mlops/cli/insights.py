@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from mlops.cli.common import JSON_OPTION, ready_settings
+from mlops.cli.common import JSON_OPTION, cli_actor, ready_settings
 from mlops.cli.output import console, emit, fmt, styled, table, user_errors
 
 if TYPE_CHECKING:
@@ -26,7 +26,9 @@ def print_insight(record: InsightRecord | None) -> None:
         console.print("insight: none yet (a run gets one when it ends; a drift check when it is critical)")
         return
     why = ""
-    if record.status == "pending":
+    if record.status == "pending" and record.error:
+        why = f"; generating it failed ({escape(record.error)}), it is tried again later"
+    elif record.status == "pending":
         why = "; the generated one is on its way"
     elif record.status == "template" and record.error:
         why = f"; {escape(record.error)}"
@@ -86,7 +88,7 @@ def insight(
         subject_id = str(run_id) if run_id is not None else check_id
         if generate:
             with console.status("generating the explanation ..."):
-                record = generate_now(settings, subject, subject_id)
+                record = generate_now(settings, subject, subject_id, actor=cli_actor())
         else:
             record = require_insight(settings, subject, subject_id)
     emit(as_json, record, lambda: print_insight(record))

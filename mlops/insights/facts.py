@@ -3,7 +3,7 @@ rows the work already wrote (no MLflow, no model, no recomputation). The templat
 made from these facts alone, so what the model is told is exactly what the template says, and nothing else.
 
 Facts hold numbers, names and short texts written by this project (the gate's verdict); an error text (a
-failed retrain's) passes through `mask` first, so no configured secret or store URL reaches a prompt."""
+failed retrain's) is masked (`mask`) before it is cut, so no configured secret or store URL reaches a prompt."""
 
 from __future__ import annotations
 
@@ -67,6 +67,12 @@ def mask(settings: Settings, text: str) -> str:
     masked = Redactor((s, False) for s in _secrets(settings))(masked)
     masked = _URL_CREDENTIALS.sub(lambda m: m.group(1) + MASK + "@", masked)
     return _KEY_LIKE.sub("sk-" + MASK, masked)
+
+
+def masked_brief(settings: Settings, text: str, limit: int) -> str:
+    """`text` masked, then cut to `limit`: in that order, because a secret straddling the cut would no longer
+    match once cut, and its first characters would survive."""
+    return brief(mask(settings, text), limit)
 
 
 def _round(value: Any, digits: int = 4) -> Any:
@@ -199,7 +205,7 @@ def retrain_facts(settings: Settings, session: Session, run_id: int) -> dict[str
             "note": "its own held-out window, not the same bars",
         }
     if run.error and (run.status == "failed" or (run.status == "rejected" and not run.validation)):
-        facts["error"] = mask(settings, brief(run.error, MAX_ERROR))
+        facts["error"] = masked_brief(settings, run.error, MAX_ERROR)
     return facts
 
 

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from mlops.errors import brief
-from mlops.insights.facts import mask
+from mlops.insights.facts import masked_brief
 from mlops.settings import Settings
 
 MAX_TOKENS = 350
@@ -69,14 +69,14 @@ def ask(settings: Settings, subject: str, facts: dict[str, Any]) -> str:
     except openai.APITimeoutError:
         raise GenerationError(f"no answer within {settings.insight_timeout_seconds:g} s") from None
     except openai.APIStatusError as exc:
-        raise GenerationError(mask(settings, brief(f"HTTP {exc.status_code}: {exc.message}", 500))) from None
+        raise GenerationError(masked_brief(settings, f"HTTP {exc.status_code}: {exc.message}", 500)) from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__
         raise GenerationError(
-            mask(settings, brief(f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc), 500))
+            masked_brief(settings, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc), 500)
         ) from None
     except Exception as exc:
-        raise GenerationError(mask(settings, brief(f"{type(exc).__name__}: {exc}", 500))) from None
+        raise GenerationError(masked_brief(settings, f"{type(exc).__name__}: {exc}", 500)) from None
     choices = answer.choices or []
     text = (choices[0].message.content or "").strip() if choices else ""
     if not text:

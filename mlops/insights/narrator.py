@@ -6,6 +6,8 @@ insight is generated once. It then asks the API (mlops/insights/generate.py) and
 `generated`, the linked alerts get it), or the masked error: with attempts left the row stays `pending`
 and `claimed_until` doubles as its retry time; after the last attempt it is `template` for good (the
 template text stays what everyone sees). A process that dies mid-call leaves its lease to run out.
+A narrator without a key generates nothing: it ends as `template` the pending insights that a process with
+a key recorded and no narrator with a key took in time (`give_up_keyless`), so none stays pending forever.
 
 Who generates: a `Narrator` thread in each long-lived process (API server, `skippy scheduler`), next to the
 alert Courier, woken at once when this process records a pending insight and every few seconds otherwise;
@@ -20,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
+from mlops.audit import audited
 from mlops.db import session_scope
 from mlops.db.models import Insight
 from mlops.errors import NotFoundError
 from mlops.insights.generate import GenerationError, ask
 from mlops.insights.records import InsightRecord, Subject, get_insight
-from mlops.insights.service import lock_row, show_on_alerts
+from mlops.insights.service import NO_KEY, lock_row, show_on_alerts
 from mlops.logs import get_logger
 from mlops.settings import Settings
 
@@ -33,6 +36,7 @@ log = get_logger(__name__)
 ATTEMPTS = 3
 RETRY_SECONDS = (30.0, 120.0)  # after the 1st and 2nd failed attempt
 POLL_SECONDS = 5.0
+ORPHAN_GRACE_SECONDS = 60.0  # how long past its due time a pending insight waits for a narrator with a key
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -100,7 +104,7 @@ def attempt(settings: Settings, insight_id: int, *, force: bool = False) -> str 
             show_on_alerts(session, row)
         else:
             row.error = error
-            final = force or attempts >= ATTEMPTS
+            final = attempts >= ATTEMPTS  # a forced attempt too: a failed one leaves the retries to the narrator
             row.status = "template" if final else "pending"
             if not final:
                 delay = RETRY_SECONDS[min(attempts, len(RETRY_SECONDS)) - 1]
@@ -133,9 +137,31 @@ def give_up_abandoned(settings: Settings) -> int:
         return int(done.rowcount)  # type: ignore[attr-defined]
 
 
+def give_up_keyless(settings: Settings) -> int:
+    """Without a key, end as `template` (the reason: no key) the pending insights another process recorded
+    with one and no narrator with a key took: those due (no live lease, retry time passed) for
+    `ORPHAN_GRACE_SECONDS` more, so that a narrator with a key, if one runs, has had its turn first."""
+    now = _now()
+    cutoff = now - timedelta(seconds=ORPHAN_GRACE_SECONDS)
+    waited = or_(Insight.claimed_until < cutoff, and_(Insight.claimed_until.is_(None), Insight.created_at < cutoff))
+    with session_scope(settings.app_db_url) as session:
+        done = session.execute(
+            update(Insight)
+            .where(Insight.status == "pending", waited)
+            .values(status="template", claimed_until=None, error=NO_KEY)
+        )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+
 def generate_pending(settings: Settings, limit: int = 20) -> int:
-    """Attempt every due insight (oldest first, at most `limit`); returns how many were generated."""
+    """Attempt every due insight (oldest first, at most `limit`); returns how many were generated. Without
+    a key nothing is generated: the pending insights left waiting become `template` (`give_up_keyless`)."""
     if settings.openai_api_key is None:
+        with session_scope(settings.app_db_url) as session:  # a read first: writes take SQLite's one write lock
+            waiting = session.scalar(select(Insight.id).where(Insight.status == "pending").limit(1))
+        if waiting is not None:
+            give_up_abandoned(settings)
+            give_up_keyless(settings)
         return 0
     give_up_abandoned(settings)
     with session_scope(settings.app_db_url) as session:
@@ -145,10 +171,19 @@ def generate_pending(settings: Settings, limit: int = 20) -> int:
     return sum(attempt(settings, insight_id) == "generated" for insight_id in due)
 
 
-def generate_now(settings: Settings, subject: Subject, subject_id: object) -> InsightRecord:
+def generate_now(settings: Settings, subject: Subject, subject_id: object, *, actor: str) -> InsightRecord:
     """Generate the insight of a run or check now, within the timeout (`skippy ai insight --generate`), unless
-    it is generated already or another process holds it; returns it as it stands after. Without a key it is
-    returned as is (its error says so). Unknown → NotFoundError."""
+    it is generated already or another process holds it; returns it as it stands after. A failed attempt
+    keeps it `pending` for the narrator's retries while it has attempts left. Without a key it is returned
+    as is (its error says so). Unknown → NotFoundError. Audited: a person's write and an external call."""
+    parameters = {"subject": subject, "subject_id": str(subject_id)}
+    with audited(settings, actor=actor, action="insight generate", parameters=parameters) as audit:
+        record = _generate_now(settings, subject, subject_id)
+        audit.update(status=record.status, error=record.error)
+    return record
+
+
+def _generate_now(settings: Settings, subject: Subject, subject_id: object) -> InsightRecord:
     record = get_insight(settings, subject, subject_id)
     if record is None:
         raise NotFoundError(_missing(subject, subject_id))
@@ -159,7 +194,7 @@ def generate_now(settings: Settings, subject: Subject, subject_id: object) -> In
             select(Insight.id).where(Insight.subject == subject, Insight.subject_id == str(subject_id))
         )
     if insight_id is not None:
-        attempt(settings, insight_id, force=True)
+        attempt(settings, insight_id, force=True)  # None: someone holds it, or it waits for its retry time
     found = get_insight(settings, subject, subject_id)
     assert found is not None
     return found
@@ -204,8 +239,8 @@ class Narrator:
         if self._thread is not None and self._thread.is_alive():
             return
         if self.settings.openai_api_key is None:
+            # It still runs: pending insights recorded by a process with a key end as templates, not pending.
             log.info("insights: no OPENAI_API_KEY, explanations are the template texts")
-            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="skippy-insight-narrator", daemon=True)
         self._thread.start()
@@ -223,7 +258,8 @@ class Narrator:
             self._thread = None
 
     def _loop(self) -> None:
-        import openai  # noqa: F401 - its ~1 s import is paid here at start, not next to the first retrain
+        if self.settings.openai_api_key is not None:
+            import openai  # noqa: F401 - its ~1 s import is paid here at start, not next to the first retrain
 
         while not self._stop.is_set():
             self._wake.clear()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mlops.db import session_scope
@@ -65,6 +65,28 @@ def _link(session: Session, row: Insight, alert_id: int) -> None:
         alert.insight = row.text if row.status == "generated" else None
 
 
+def _insert_if_absent(session: Session, values: dict[str, Any]) -> None:
+    """Insert the insight row unless one for its subject exists. PostgreSQL's row lock (`lock_row`) locks
+    nothing while the row does not exist, so two processes noting one subject can both get here: the
+    second's insert waits for the first's commit and then does nothing (instead of failing on
+    uq_insights_subject and losing its alert link)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(
+            pg_insert(Insight).values(values).on_conflict_do_nothing(index_elements=["subject", "subject_id"])
+        )
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(
+            sqlite_insert(Insight).values(values).on_conflict_do_nothing(index_elements=["subject", "subject_id"])
+        )
+    else:
+        session.execute(insert(Insight).values(values))
+
+
 def _note(
     settings: Settings,
     subject: Subject,
@@ -73,29 +95,29 @@ def _note(
     alert_ids: Iterable[int | None],
 ) -> None:
     linked = [int(a) for a in alert_ids if a is not None]
+    mine = (Insight.subject == subject) & (Insight.subject_id == subject_id)
     with session_scope(settings.app_db_url) as session:
         lock_row(session, subject, subject_id)
-        row = session.scalars(
-            select(Insight).where(Insight.subject == subject, Insight.subject_id == subject_id)
-        ).first()
+        row = session.scalars(select(Insight).where(mine)).first()
         if row is None:
             facts = build(session)
             if facts is None:
                 log.warning("no insight: nothing to explain", subject=subject, subject_id=subject_id)
                 return
             keyed = settings.openai_api_key is not None
-            row = Insight(
-                subject=subject,
-                subject_id=subject_id,
-                agent_type=facts.get("agent"),
-                facts=facts,
-                template=template_for(subject, facts),
-                status="pending" if keyed else "template",
-                error=None if keyed else NO_KEY,
-                alert_ids=[],
-            )
-            session.add(row)
-            session.flush()
+            values: dict[str, Any] = {
+                "subject": subject,
+                "subject_id": subject_id,
+                "agent_type": facts.get("agent"),
+                "facts": facts,
+                "template": template_for(subject, facts),
+                "status": "pending" if keyed else "template",
+                "error": None if keyed else NO_KEY,
+                "alert_ids": [],
+            }
+            _insert_if_absent(session, values)
+            # Ours or a concurrent writer's row, locked now that it exists (PostgreSQL; SQLite holds its lock).
+            row = session.scalars(select(Insight).where(mine).with_for_update()).one()
         for alert_id in linked:
             _link(session, row, alert_id)
         pending = row.status == "pending"

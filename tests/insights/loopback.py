@@ -37,6 +37,7 @@ class ChatServer:
     port: int = 0
     requests: list[ChatRequest] = field(default_factory=list)
     status: int = 200  # answer with this status (200: a completion)
+    message: str = "the loopback server refuses"  # the error message of a refusal
     hang: bool = False  # accept and never answer (until the server stops)
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,7 +91,7 @@ def chat_server(**kwargs: Any) -> Iterator[ChatServer]:
             if self.path != "/v1/chat/completions":
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
             if server_state.status != 200:
-                return self._send(server_state.status, {"error": {"message": "the loopback server refuses"}})
+                return self._send(server_state.status, {"error": {"message": server_state.message}})
             body = request.json()
             self._send(200, completion(body["model"], expected_text(request.facts())))
 

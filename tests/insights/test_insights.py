@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from mlops.alerts import get_alert, raise_alert
+from mlops.audit import list_audit
 from mlops.db import session_scope, upgrade_database
 from mlops.db.models import Insight
 from mlops.insights import generate_now, generate_pending, get_insight, link_alert, note_drift, note_retrain
@@ -77,7 +79,7 @@ def test_without_a_key_the_template_is_the_insight_and_nothing_is_asked(
     _, second = two_runs(settings)
     note_retrain(settings, second)
     assert generate_pending(settings) == 0
-    record = generate_now(settings, "retrain", second)
+    record = generate_now(settings, "retrain", second, actor="cli:test")
     assert record.status == "template" and record.text == record.template and "no OPENAI_API_KEY" in str(record.error)
     assert server.requests == []
 
@@ -95,10 +97,29 @@ def test_a_server_down_leaves_the_template_with_the_error(sqlite_url: str, tmp_p
     row = _row(settings, "retrain", first)
     assert row.attempts == 1 and row.claimed_until is not None and "Connection error" in str(row.error)
     assert attempt(settings, insight_id) is None  # not due before its retry time
-    # A person asking now: one attempt, then the template for good, the reason recorded, no key in it.
-    record = generate_now(settings, "retrain", second)
-    assert record.status == "template" and record.generated is None and record.text == record.template
+    # A person asking now: one attempt; with attempts left it stays pending for the narrator's retries, and
+    # after the last one it is the template for good, the reason recorded, no key in it. Each ask is audited.
+    record = generate_now(settings, "retrain", second, actor="cli:alice")
+    assert record.status == "pending" and record.generated is None and "Connection error" in str(record.error)
+    assert _row(settings, "retrain", second).attempts == 1
+    assert _row(settings, "retrain", second).claimed_until is not None  # its retry time
+    for attempts, status in ((2, "pending"), (3, "template")):
+        _retry_now(settings, "retrain", second)
+        record = generate_now(settings, "retrain", second, actor="cli:alice")
+        assert (_row(settings, "retrain", second).attempts, record.status) == (attempts, status)
+    assert record.generated is None and record.text == record.template
     assert "Connection error" in str(record.error) and API_KEY not in str(record.error)
+    audits = list_audit(settings, action="insight generate")
+    assert [(a.actor, a.parameters, a.result["status"]) for a in audits] == [
+        ("cli:alice", {"subject": "retrain", "subject_id": str(second)}, s) for s in ("template", "pending", "pending")
+    ]
+
+
+def _retry_now(settings: Settings, subject: str, subject_id: Any) -> None:
+    """Move an insight's retry time to the past, as if the wait were over."""
+    with session_scope(settings.app_db_url) as session:
+        row = session.query(Insight).filter_by(subject=subject, subject_id=str(subject_id)).one()
+        row.claimed_until = datetime.now(UTC) - timedelta(seconds=1)
 
 
 def test_a_server_that_never_answers_times_out_to_the_template(sqlite_url: str, tmp_path: Path) -> None:
@@ -106,8 +127,8 @@ def test_a_server_that_never_answers_times_out_to_the_template(sqlite_url: str, 
         settings = keyed(tmp_path, sqlite_url, hanging, insight_timeout_seconds=0.5)
         _, second = two_runs(settings)
         note_retrain(settings, second)
-        record = generate_now(settings, "retrain", second)
-    assert record.status == "template" and record.error == "no answer within 0.5 s"
+        record = generate_now(settings, "retrain", second, actor="cli:test")
+    assert record.status == "pending" and record.error == "no answer within 0.5 s"  # the narrator retries
     assert len(hanging.requests) == 1  # no client retries
 
 
@@ -116,8 +137,8 @@ def test_a_refusal_is_recorded_masked(sqlite_url: str, tmp_path: Path) -> None:
         settings = keyed(tmp_path, sqlite_url, refusing)
         _, second = two_runs(settings)
         note_retrain(settings, second)
-        record = generate_now(settings, "retrain", second)
-    assert record.status == "template" and str(record.error).startswith("HTTP 401")
+        record = generate_now(settings, "retrain", second, actor="cli:test")
+    assert record.status == "pending" and str(record.error).startswith("HTTP 401")
 
 
 def test_prompts_hold_no_secret(sqlite_url: str, tmp_path: Path, server: ChatServer) -> None:

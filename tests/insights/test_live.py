@@ -40,6 +40,8 @@ def dashboard_insight(server: Server, key: str, run_id: int) -> str:
             return str(page.inner_text("#runs-insight"))
         finally:
             browser.close()
+
+
 NO_NULL = {"drift_null_draws": 0, "drift_null_prediction_draws": 0}
 
 
