@@ -10,9 +10,11 @@ from urllib.parse import quote
 
 import plotly.graph_objects as go
 from dash import dash_table, html
+from dash.dash_table.Format import Format, Scheme
 from flask import has_request_context, request
 
 from mlops.errors import AuthenticationError, PermissionDeniedError, SkippyError
+from mlops.insights import InsightRecord
 from mlops.settings import Settings
 
 # Typed Any: Dash types `dcc.Graph(config=...)` as its own TypedDict.
@@ -207,3 +209,24 @@ def act(action: Callable[[], Any], done: Callable[[Any], Any]) -> Any:
     except SkippyError as exc:
         return notice(str(exc), "error")
     return done(result)
+
+
+# Shared by several pages ------------------------------------------------------------------------------------
+
+
+def number_column(name: str, field: str, digits: int = 3) -> dict[str, Any]:
+    """A DataTable column of numbers shown with `digits` decimals (sorting stays numeric)."""
+    return {"name": name, "id": field, "type": "numeric", "format": Format(precision=digits, scheme=Scheme.fixed)}
+
+
+def insight_box(record: InsightRecord, id: str | None = None) -> html.Div:
+    """A plain-language explanation : its text, where it came from, and
+    whether the generated one is still on its way (the template text shows until it arrives)."""
+    pending = " (the generated explanation is on its way)" if record.status == "pending" else ""
+    kwargs: dict[str, Any] = {"className": "insight-box"}
+    if id is not None:
+        kwargs["id"] = id
+    return html.Div(
+        [html.Div(record.text, className="insight"), html.Div(record.source + pending, className="insight-source")],
+        **kwargs,
+    )

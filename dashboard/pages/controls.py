@@ -10,7 +10,14 @@ from typing import Any
 
 from dash import Dash, html
 
-from dashboard.pages import PageContext, controls_actions, controls_flags, controls_jobs, controls_sweep
+from dashboard.pages import (
+    PageContext,
+    controls_actions,
+    controls_flags,
+    controls_jobs,
+    controls_schedule,
+    controls_sweep,
+)
 from mlops.settings import Settings
 
 PATH = "/controls"
@@ -32,7 +39,7 @@ def layout(ctx: PageContext) -> Any:
             html.Div([controls_actions.training_card(ctx.settings), controls_actions.deploy_card()], className="grid"),
             controls_jobs.panel(),
             controls_sweep.sweep_card(),
-            html.Div([controls_actions.schedule_card(), *admin], className="grid"),
+            html.Div([controls_schedule.schedule_card(), *admin], className="grid"),
         ]
     )
 
@@ -40,5 +47,6 @@ def layout(ctx: PageContext) -> Any:
 def register(app: Dash, settings: Settings) -> None:
     controls_actions.register(app, settings)
     controls_sweep.register(app, settings)
+    controls_schedule.register(app, settings)
     controls_flags.register(app, settings)
     controls_jobs.register(app, settings)

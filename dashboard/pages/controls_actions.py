@@ -1,8 +1,10 @@
 """The Controls page's operator actions: retrain and drift check (queued as jobs), promote and roll back
-(alias moves, done at once), and running a scheduled job now. Each button sits in a confirm dialog whose
-message says what will happen for the current choices; each callback asks for the operator role first
-(a forged request from a viewer gets 403), then calls the same service as the CLI and the API, as
-`dashboard:<key name>`, which audits it."""
+(alias moves, done at once); running a scheduled job now is in controls_schedule.py. Each button sits in a
+confirm dialog whose message says what will happen for the current choices; each callback, the ones that
+only read too, asks for the operator role first (a forged request from a viewer gets 403), then calls the
+same service as the CLI and the API, as `dashboard:<key name>`, which audits it. Values a forged request may
+send that the page never offers (an unknown agent, a version that is not a number) are refused naming the
+problem, never a 500."""
 
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from dashboard.auth import actor, require
 from dashboard.components import act, card, notice
 from dashboard.pages.controls_jobs import remember
 from mlops.data.store import resolve_symbol
+from mlops.errors import InvalidRequestError
 from mlops.jobs import JobRecord, submit_drift, submit_retrain
 from mlops.pipeline.deployments import DeploymentRecord, previous_champion, promote, rollback
 from mlops.pipeline.queries import AgentModels, list_models
-from mlops.scheduler import JOBS, ExecutionRecord, trigger
 from mlops.settings import AGENTS, Settings
 
 TRIGGER = "dashboard"  # model_runs.trigger of a retrain a person asked for here (the CLI's is manual, the API's api)
@@ -82,20 +84,6 @@ def deploy_card() -> Any:
     )
 
 
-def schedule_card() -> Any:
-    options = [{"label": f"{j.name}: {j.description}", "value": j.name} for j in JOBS]
-    return card(
-        "Run a scheduled job now",
-        html.Div(
-            [dcc.Dropdown(id="controls-schedule-name", options=options, value=JOBS[0].name, clearable=False)],
-            className="filters controls-wide",
-        ),
-        confirmed("controls-schedule", "Run now", ""),
-        html.Div(id="controls-schedule-result"),
-        id="controls-schedule-card",
-    )
-
-
 def act_with_ids(action: Callable[[], Any], done: Callable[[Any], tuple[Any, Any]]) -> tuple[Any, Any]:
     """`act` for a control with a second output (what it changed: the jobs it queued, a deployment): after
     a refused request, the error notice, and that output left as it was."""
@@ -114,7 +102,6 @@ def _champion(settings: Settings, agent: str) -> AgentModels:
 def register(app: Dash, settings: Settings) -> None:
     _register_training(app, settings)
     _register_deploy(app, settings)
-    _register_schedule(app, settings)
 
 
 def training_messages(settings: Settings, agent: str) -> tuple[str, str]:
@@ -142,6 +129,8 @@ def _register_training(app: Dash, settings: Settings) -> None:
     )
     def messages(agent: str) -> tuple[str, str, str, str]:
         """The dialogs and the buttons' labels change together: a button always names what it will act on."""
+        require("operator")
+        _known_agent(agent)
         return *training_messages(settings, agent), f"Retrain {agent}", f"Check {agent} for drift"
 
     @app.callback(
@@ -203,6 +192,9 @@ def _register_deploy(app: Dash, settings: Settings) -> None:
     def choices(agent: str, version: int | None, force: list[str] | None, _: Any, __: Any) -> tuple[Any, ...]:
         """The versions to promote, where the champion is, and what each button will do: one callback, so
         the messages never lag the state shown."""
+        require("operator")
+        _known_agent(agent)
+        version = _version(version)
         models = _champion(settings, agent)
         champion = models.champion
         previous = previous_champion(settings, agent, current=champion) if champion is not None else None
@@ -228,17 +220,36 @@ def _register_deploy(app: Dash, settings: Settings) -> None:
     def deploy(promoted: int | None, rolled: int | None, agent: str, version: int | None, force: Any) -> Any:
         who = require("operator")
         if ctx.triggered_id == "controls-promote":
-            if version is None:
+            try:
+                chosen = _version(version)
+            except InvalidRequestError as exc:
+                return notice(str(exc), "error"), None
+            if chosen is None:
                 return notice("Choose a version to promote first.", "warning"), None
             result = act_with_ids(
                 lambda: promote(
-                    settings, agent=agent, version=int(version), actor=actor(who), reason="dashboard", force=bool(force)
+                    settings, agent=agent, version=chosen, actor=actor(who), reason="dashboard", force=bool(force)
                 ),
                 _moved,
             )
         else:
             result = act_with_ids(lambda: rollback(settings, agent=agent, actor=actor(who), force=bool(force)), _moved)
         return result
+
+
+def _known_agent(agent: Any) -> None:
+    """The dropdowns offer AGENTS only; a forged request may send anything."""
+    if agent not in AGENTS:
+        raise InvalidRequestError(f"unknown agent {agent!r}; known agents: {', '.join(AGENTS)}")
+
+
+def _version(value: Any) -> int | None:
+    """The version dropdown's value: a version number, or None when none is chosen."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise InvalidRequestError(f"a model version is a positive whole number, not {value!r}")
+    return int(value)
 
 
 def _deploy_messages(
@@ -266,36 +277,3 @@ def _moved(record: DeploymentRecord) -> tuple[Any, int]:
     before = f"v{record.from_version}" if record.from_version is not None else "none"
     text = f"{record.agent_type}: champion {before} → v{record.to_version} ({record.action} by {record.actor})."
     return notice(text, "ok"), record.id
-
-
-def _register_schedule(app: Dash, settings: Settings) -> None:
-    described = {j.name: j for j in JOBS}
-
-    @app.callback(Output("controls-schedule", "message"), Input("controls-schedule-name", "value"))
-    def message(name: str) -> str:
-        job = described[name]
-        gate = f" It is skipped while the flag {job.flag} is off." if job.flag else ""
-        return (
-            f"Run the scheduled job {name} now? {job.description}. It takes the same step as on its schedule, "
-            f"with the same reasons to skip, recorded as a manual trigger by you.{gate}"
-        )
-
-    @app.callback(
-        Output("controls-schedule-result", "children"),
-        Output("controls-schedule-job", "data"),
-        Input("controls-schedule", "submit_n_clicks"),
-        State("controls-schedule-name", "value"),
-        State("controls-schedule-job", "data"),
-        prevent_initial_call=True,
-    )
-    def run_now(_: int, name: str, kept: list[int] | None) -> tuple[Any, Any]:
-        who = require("operator")
-        result = act_with_ids(lambda: trigger(settings, name, actor=actor(who)), lambda e: _executed(e, kept))
-        return result
-
-
-def _executed(record: ExecutionRecord, kept: list[int] | None) -> tuple[Any, list[int]]:
-    summary = record.result.get("summary") or record.error or ""
-    kind = {"skipped": "warning", "failed": "error"}.get(record.status, "ok")
-    text = f"{record.job_name}: {record.status} (execution {record.id}). {summary}".strip()
-    return notice(text, kind), remember(kept, list(record.job_ids))

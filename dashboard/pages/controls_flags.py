@@ -1,5 +1,6 @@
-"""The Controls page's feature flags, for admins only: rendered only for an admin key, and the callback
-that switches one asks for the admin role first (an operator's forged request gets 403)."""
+"""The Controls page's feature flags, for admins only: rendered only for an admin key, and every callback
+asks for the admin role first, the reads too (the API keeps flag state admin-only): an operator's forged
+request gets 403. A flag name or state the page never offers is refused naming the problem."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dash import Dash, Input, Output, State, dcc, html
 from dashboard.auth import actor, require
 from dashboard.components import act, card, notice, table
 from dashboard.pages.controls_actions import confirmed
+from mlops.errors import InvalidRequestError
 from mlops.flags import FLAGS, FlagState, list_flags, set_flag
 from mlops.settings import Settings
 
@@ -52,6 +54,7 @@ def register(app: Dash, settings: Settings) -> None:
         Input("controls-flag-set", "data"),
     )
     def rows(_: Any, __: Any) -> list[dict[str, Any]]:
+        require("admin")
         return [_row(f) for f in list_flags(settings)]
 
     @app.callback(
@@ -61,6 +64,8 @@ def register(app: Dash, settings: Settings) -> None:
         Input("controls-flag-state", "value"),
     )
     def message(name: str, state: str) -> tuple[str, str]:
+        require("admin")
+        _check(name, state)
         current = next(f for f in list_flags(settings) if f.name == name)
         override = (
             f" Note: SKIPPY_FLAG_{name.upper()} is set in the environment and still wins until it is unset."
@@ -83,13 +88,23 @@ def register(app: Dash, settings: Settings) -> None:
     )
     def switch(_: int, name: str, state: str) -> tuple[Any, Any]:
         who = require("admin")
-        if state not in ("on", "off"):
-            return notice(f"A flag is set on or off, not {state!r}.", "error"), None
+        try:
+            _check(name, state)
+        except InvalidRequestError as exc:
+            return notice(str(exc), "error"), None
         result = act(
             lambda: set_flag(settings, name, state == "on", actor=actor(who)),
             lambda flag: notice(f"{flag.name} is {'on' if flag.enabled else 'off'} now{_overridden(flag)}.", "ok"),
         )
         return result, name
+
+
+def _check(name: Any, state: Any) -> None:
+    """What the radio buttons offer, and nothing else (a forged request may send anything)."""
+    if name not in FLAGS:
+        raise InvalidRequestError(f"unknown feature flag {name!r}; known: {', '.join(FLAGS)}")
+    if state not in ("on", "off"):
+        raise InvalidRequestError(f"a flag is set on or off, not {state!r}")
 
 
 def _overridden(flag: FlagState) -> str:

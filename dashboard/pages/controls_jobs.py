@@ -10,6 +10,7 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard import PREFIX
+from dashboard.auth import require
 from dashboard.components import badge, card, fmt, mlflow_ui_base, run_link, version_link, when
 from mlops.errors import NotFoundError
 from mlops.jobs import JobRecord, get_job
@@ -48,14 +49,22 @@ def register(app: Dash, settings: Settings) -> None:
         Input("refresh", "n_intervals"),
     )
     def jobs(*args: Any) -> tuple[Any, bool]:
+        require("operator")
         kept = args[: len(NEW_JOB_STORES)]
-        ids = sorted({int(i) for ids in kept for i in ids or []}, reverse=True)[:SHOWN]
+        ids = sorted({i for ids in kept for i in _ids(ids)}, reverse=True)[:SHOWN]
         records = _records(settings, ids)
         if not records:
             return html.P("No job started from this page yet.", className="muted"), True
         base = mlflow_ui_base(settings)
         active = any(r.status in ACTIVE for r in records)
         return [job_view(settings, base, r) for r in records], not active
+
+
+def _ids(kept: Any) -> list[int]:
+    """A control's store: job ids (session storage, so what the browser sends back; anything else is dropped)."""
+    if not isinstance(kept, list):
+        return []
+    return [i for i in kept if isinstance(i, int) and not isinstance(i, bool)]
 
 
 def _records(settings: Settings, ids: list[int]) -> list[JobRecord]:

@@ -73,7 +73,7 @@ def sweep_card() -> Any:
 
 def checked_grid(settings: Settings, agent: str, rows: list[dict[str, Any]] | None) -> tuple[GridCheck, dict[str, Any]]:
     """The editor's rows parsed and checked as the sweep will check them; (check, the grid to send)."""
-    texts = {str(r.get("name")): str(r.get("values") or "") for r in rows or []}
+    texts = {str(r.get("name")): str(r.get("values") or "") for r in rows or [] if isinstance(r, dict)}
     grid, problems = parse_grid_text(texts)
     if problems:
         return GridCheck({}, 0, tuple(problems)), grid
@@ -87,6 +87,7 @@ def _problems(check: GridCheck) -> Any:
 def register(app: Dash, settings: Settings) -> None:
     @app.callback(Output("controls-grid", "data"), Input("controls-sweep-agent", "value"), prevent_initial_call=True)
     def prefill(agent: str) -> list[dict[str, Any]]:
+        require("operator")
         return grid_rows(agent)
 
     @app.callback(
@@ -99,6 +100,7 @@ def register(app: Dash, settings: Settings) -> None:
         State("controls-sweep-agent", "value"),
     )
     def validate(_: Any, rows: list[dict[str, Any]] | None, objective: str, agent: str) -> tuple[Any, bool, str]:
+        require("operator")
         if ctx.triggered_id != "controls-grid-validate":
             return html.P("Validate the grid to start a sweep.", className="muted"), True, ""
         check, _grid = checked_grid(settings, agent, rows)

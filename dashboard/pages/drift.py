@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from dash import Dash, Input, Output, State, callback_context, dcc, html, no_update
-from dash.dash_table.Format import Format, Scheme
 from dash.exceptions import PreventUpdate
 
 from dashboard.components import (
@@ -15,8 +14,10 @@ from dashboard.components import (
     badge,
     card,
     empty_figure,
+    insight_box,
     mlflow_ui_base,
     notice,
+    number_column,
     table,
     version_link,
     when,
@@ -39,20 +40,16 @@ CONFIG = GRAPH_CONFIG
 LOADING = empty_figure("loading…")
 
 
-def _number(name: str, field: str, digits: int = 3) -> dict[str, Any]:
-    return {"name": name, "id": field, "type": "numeric", "format": Format(precision=digits, scheme=Scheme.fixed)}
-
-
 COLUMNS = [
     {"name": "kind", "id": "kind"},
     {"name": "feature", "id": "feature"},
     {"name": "statistic", "id": "statistic"},
-    _number("value", "value"),
-    _number("warning floor", "warning"),
-    _number("critical floor", "critical"),
-    _number("null percentile", "null_percentile", 1),
-    _number("p", "p_value", 4),
-    _number("adjusted p", "adjusted_p", 4),
+    number_column("value", "value"),
+    number_column("warning floor", "warning"),
+    number_column("critical floor", "critical"),
+    number_column("null percentile", "null_percentile", 1),
+    number_column("p", "p_value", 4),
+    number_column("adjusted p", "adjusted_p", 4),
     {"name": "status", "id": "status"},
 ]
 
@@ -284,10 +281,7 @@ def _table_rows(rows: list[DriftHistoryRow]) -> list[dict[str, Any]]:
 
 def _insight(found: InsightRecord | None, summary: list[DriftHistoryRow]) -> Any:
     if found is not None:
-        pending = " (the generated explanation is on its way)" if found.status == "pending" else ""
-        return html.Div(
-            [html.Div(found.text, className="insight"), html.Div(found.source + pending, className="insight-source")]
-        )
+        return insight_box(found)
     if any(r.status == "critical" for r in summary):
         return notice("This check is critical; no explanation was written for it.", "warning")
     return html.P("Explanations are written for critical checks; this one is not critical.", className="muted")

@@ -8,7 +8,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard import PREFIX
-from dashboard.components import badge, card, fmt, notice, run_link, version_link, when
+from dashboard.components import badge, card, fmt, insight_box, notice, run_link, version_link, when
 from mlops.insights import InsightRecord
 from mlops.pipeline.queries import RunRecord
 from mlops.pipeline.queries.overview import DRIFT_KINDS, AgentOverview, GateCheck, OpenAlerts, gate_checks
@@ -120,13 +120,7 @@ def last_retrain(base: str, run: RunRecord | None, insight: InsightRecord | None
     if checks:
         parts.append(html.Ul([_check_line(c) for c in checks], className="checks"))
     if insight is not None:
-        parts.append(
-            html.Div(
-                [html.Div(insight.text), html.Div(insight.source, className="insight-source")],
-                className="insight",
-                id=f"overview-insight-{agent}",
-            )
-        )
+        parts.append(insight_box(insight, id=f"overview-insight-{agent}"))
     return html.Div(parts)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from dash import html
 
-from dashboard.components import badge, fmt, notice, run_link, table, version_link, when
+from dashboard.components import badge, fmt, insight_box, notice, run_link, table, version_link, when
 from mlops.insights import InsightRecord
 from mlops.pipeline.queries import RunRecord
 
@@ -99,11 +99,7 @@ def _pairs(values: dict[str, Any], digits: int = 4) -> html.Dl:
 def _insight(found: InsightRecord | None) -> Any:
     if found is None:
         return html.Div(html.P("No explanation was written for this run.", className="muted"), id="runs-insight")
-    pending = " (the generated explanation is on its way)" if found.status == "pending" else ""
-    return html.Div(
-        [html.Div(found.text, className="insight"), html.Div(f"{found.source}{pending}", className="insight-source")],
-        id="runs-insight",
-    )
+    return insight_box(found, id="runs-insight")
 
 
 def run_detail(run: RunRecord, insight: InsightRecord | None, mlflow_ui: str) -> Any:

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from dash import Dash, Input, Output, State, callback_context, dcc, html, no_update
-from dash.dash_table.Format import Format, Scheme
 from dash.exceptions import PreventUpdate
 
 from dashboard.components import (
@@ -19,6 +18,7 @@ from dashboard.components import (
     markdown_version_link,
     mlflow_ui_base,
     notice,
+    number_column,
     table,
 )
 from dashboard.pages import PageContext
@@ -40,10 +40,6 @@ RUN_TRIGGERS = ("manual", "api", "dashboard", "scheduled", "drift", "performance
 JOB_STATUSES = (*RUN_STATUSES, "cancelled")
 
 
-def _number(name: str, field: str, digits: int = 3) -> dict[str, Any]:
-    return {"name": name, "id": field, "type": "numeric", "format": Format(precision=digits, scheme=Scheme.fixed)}
-
-
 RUN_COLUMNS = [
     {"name": "#", "id": "id", "type": "numeric"},
     {"name": "agent", "id": "agent"},
@@ -52,10 +48,10 @@ RUN_COLUMNS = [
     {"name": "requested by", "id": "requested_by"},
     {"name": "version", "id": "version", "presentation": "markdown"},
     {"name": "MLflow run", "id": "mlflow", "presentation": "markdown"},
-    _number("Sharpe (test)", "sharpe"),
-    _number("return (test)", "total_return"),
-    _number("max drawdown (test)", "max_drawdown"),
-    _number("gate p", "gate_p", 4),
+    number_column("Sharpe (test)", "sharpe"),
+    number_column("return (test)", "total_return"),
+    number_column("max drawdown (test)", "max_drawdown"),
+    number_column("gate p", "gate_p", 4),
     {"name": "deployment", "id": "deployment"},
     {"name": "created (UTC)", "id": "created"},
     {"name": "took", "id": "took"},

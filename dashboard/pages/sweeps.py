@@ -309,8 +309,15 @@ def register(app: Dash, settings: Settings) -> None:
         Input("sweeps-job-poll", "n_intervals"),
         prevent_initial_call=True,
     )
-    def follow(job_id: int | None, _: Any) -> tuple[Any, bool]:
+    def follow(job_id: Any, _: Any) -> tuple[Any, bool]:
+        """The queued job's progress, polled until it ends; a job pruned since (or an id that is not one's)
+        says so once and stops the polling."""
         if job_id is None:
             return "", True
-        job = get_job(settings, int(job_id))
+        if not isinstance(job_id, int) or isinstance(job_id, bool):
+            return notice(f"{job_id!r} is not a job id.", "error"), True
+        try:
+            job = get_job(settings, job_id)
+        except NotFoundError as exc:
+            return notice(f"{exc}: it was removed from the store since it was queued.", "warning"), True
         return _job_status(job, mlflow_ui_base(settings)), job.status in JOB_ENDED

@@ -425,18 +425,26 @@ def previous_champion(settings: Settings, agent: str, current: int | None = None
         from tracking import registry
 
         current = registry.alias_version(settings, agent, CHAMPION)
+    if current is None:
+        return None
+    # The newest matching move only (an index-ordered read that stops at one row): the dashboard asks on every
+    # refresh, and the history grows with every run. UNDO rows are a failed run's move put back: the champion
+    # before it is the one before that run.
+    query = (
+        select(ModelDeployment.from_version)
+        .where(
+            ModelDeployment.agent_type == agent,
+            ModelDeployment.alias == CHAMPION,
+            ModelDeployment.action != UNDO,
+            ModelDeployment.to_version == current,
+            ModelDeployment.from_version.is_not(None),
+            ModelDeployment.from_version != current,
+        )
+        .order_by(ModelDeployment.id.desc())
+        .limit(1)
+    )
     with session_scope(settings.app_db_url) as session:
-        rows = session.scalars(
-            select(ModelDeployment)
-            .where(ModelDeployment.agent_type == agent, ModelDeployment.alias == CHAMPION)
-            .order_by(ModelDeployment.id.desc())
-        ).all()
-    for row in rows:
-        if row.action == UNDO:
-            continue  # a failed run's move put back: the champion before it is the one before that run
-        if row.to_version == current and row.from_version is not None and row.from_version != current:
-            return row.from_version
-    return None
+        return session.scalars(query).first()
 
 
 def rollback(

@@ -7,11 +7,12 @@ they fail instead."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mlops.auth import create_key
@@ -65,6 +66,50 @@ class Dashboard:
         page.fill("#key", self.keys[role])
         page.click("#login-button")
         page.wait_for_selector("#whoami", timeout=30_000)
+
+
+def logged_in(dashboard: Dashboard, role: str, csrf: bool = True) -> httpx.Client:
+    """An HTTP client holding a session of `role`, cookies as the login page sets them, and (unless `csrf` is
+    False) the session's CSRF token in the `X-CSRFToken` header, as Dash's renderer sends it: forged callback
+    requests are posted with it."""
+    client = httpx.Client(base_url=dashboard.server.url, timeout=30)
+    response = client.post("/mlops/login", data={"key": dashboard.keys[role], "next": "/mlops/alerts"})
+    assert response.status_code == 303 and response.headers["location"] == "/mlops/alerts"
+    if csrf:
+        client.headers["X-CSRFToken"] = client.cookies["_csrf_token"]
+    return client
+
+
+def callback(
+    outputs: list[tuple[str, str]], inputs: list[tuple[str, str, Any]], state: Sequence[tuple[str, str, Any]] = ()
+) -> dict[str, Any]:
+    """A Dash callback request as the renderer sends it (a forged one is built the same way): a callback with
+    one output names it plainly, one with several as `..a.x...b.y..`."""
+    specs = [{"id": i, "property": p} for i, p in outputs]
+    single = len(outputs) == 1
+    return {
+        "output": f"{outputs[0][0]}.{outputs[0][1]}"
+        if single
+        else ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": specs[0] if single else specs,
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
+
+
+def confirm(page: Any, button: str) -> str:
+    """Click a confirmed control, accept its dialog; the dialog's message."""
+    seen: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        seen.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    with page.expect_event("dialog"):
+        page.click(button)
+    return seen[0]
 
 
 def build_store(settings: Settings) -> tuple[int, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 
 from mlops.audit import list_audit
@@ -15,33 +14,12 @@ from mlops.flags import list_flags, set_flag
 from mlops.pipeline.deployments import list_deployments
 from mlops.pipeline.queries import list_models, list_runs
 from mlops.pipeline.sweeps import list_sweeps
-from tests.dashboard.conftest import Console, Dashboard
+from tests.dashboard.conftest import Console, Dashboard, callback, confirm, logged_in
 
 pytestmark = pytest.mark.slow
 
 TERMINAL = ".controls-job-succeeded, .controls-job-rejected, .controls-job-failed, .controls-job-cancelled"
 HIDDEN_UNITS_ROW = 5  # HYPERPARAMETER_NAMES: learning_rate, batch_size, epochs, risk_threshold, l2, hidden_units
-
-
-def logged_in(dashboard: Dashboard, role: str) -> httpx.Client:
-    client = httpx.Client(base_url=dashboard.server.url, timeout=30)
-    response = client.post("/mlops/login", data={"key": dashboard.keys[role], "next": "/mlops/controls"})
-    assert response.status_code == 303
-    client.headers["X-CSRFToken"] = client.cookies["_csrf_token"]
-    return client
-
-
-def callback(
-    outputs: list[tuple[str, str]], inputs: list[tuple[str, str, Any]], state: list[tuple[str, str, Any]]
-) -> dict[str, Any]:
-    """A Dash callback request as the renderer sends it (a forged one is built the same way)."""
-    return {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-    }
 
 
 RETRAIN = callback(
@@ -72,20 +50,6 @@ def sweep_payload(values: str) -> dict[str, Any]:
             ("controls-sweep-job", "data", None),
         ],
     )
-
-
-def confirm(page: Any, button: str) -> str:
-    """Click a confirmed control, accept its dialog; the dialog's message."""
-    seen: list[str] = []
-
-    def accept(dialog: Any) -> None:
-        seen.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
-    with page.expect_event("dialog"):
-        page.click(button)
-    return seen[0]
 
 
 def champion(dashboard: Dashboard) -> int | None:
@@ -236,6 +200,41 @@ def test_viewer_sees_no_controls_and_forged_controls_are_refused(
     refused = operator.post("/mlops/_dash-update-component", json=set_flag_payload("mlops_auto_retrain", "off"))
     assert refused.status_code == 403 and "admin role" in refused.json()["message"]
     assert list_flags(dashboard.settings) == flags
+    flags_read = callback(
+        [("controls-flags-table", "data")], [("refresh", "n_intervals", 1), ("controls-flag-set", "data", None)]
+    )
+    refused = operator.post("/mlops/_dash-update-component", json=flags_read)  # reads are admin-only too
+    assert refused.status_code == 403 and "admin role" in refused.json()["message"]
+    admin = logged_in(dashboard, "admin")
+    assert admin.post("/mlops/_dash-update-component", json=flags_read).status_code == 200
+
+    # Junk a page never sends: a notice or a 4xx naming the problem, never a 500.
+    promote = callback(
+        [("controls-deploy-result", "children"), ("controls-deployed", "data")],
+        [("controls-promote", "submit_n_clicks", 1), ("controls-rollback", "submit_n_clicks", None)],
+        [
+            ("controls-deploy-agent", "value", "market_insight"),
+            ("controls-version", "value", "abc"),
+            ("controls-force", "value", []),
+        ],
+    )
+    answer = operator.post("/mlops/_dash-update-component", json=promote)
+    assert answer.status_code == 200 and "a model version is a positive whole number, not 'abc'" in answer.text
+    schedule = callback([("controls-schedule", "message")], [("controls-schedule-name", "value", "nope")])
+    answer = operator.post("/mlops/_dash-update-component", json=schedule)
+    assert answer.status_code == 422 and "unknown scheduled job 'nope'" in answer.json()["message"], answer.text
+    flag_message = callback(
+        [("controls-flag", "message"), ("controls-flag-button", "children")],
+        [("controls-flag-name", "value", "nope"), ("controls-flag-state", "value", "on")],
+    )
+    answer = admin.post("/mlops/_dash-update-component", json=flag_message)
+    assert answer.status_code == 422 and "unknown feature flag 'nope'" in answer.json()["message"], answer.text
+    follow = callback(
+        [("sweeps-job-status", "children"), ("sweeps-job-poll", "disabled")],
+        [("sweeps-job", "data", 10**9), ("sweeps-job-poll", "n_intervals", 3)],
+    )
+    answer = viewer.post("/mlops/_dash-update-component", json=follow)  # a job pruned since: said once, no polling
+    assert answer.status_code == 200 and f"no job with id {10**9}" in answer.text and '"disabled":true' in answer.text
 
     audit = [(r.actor, r.action, r.status_code) for r in list_audit(dashboard.settings, limit=50)]
     assert ("dashboard:viewer-key", "POST /mlops/_dash-update-component", 403) in audit

@@ -12,31 +12,38 @@ from sqlalchemy import update
 from mlops.auth import hash_key
 from mlops.db import session_scope
 from mlops.db.models import DashboardSession
-from tests.dashboard.conftest import Console, Dashboard
+from tests.dashboard.conftest import Console, Dashboard, callback, confirm, logged_in
 
 pytestmark = pytest.mark.slow
 
 
 def ack_payload(alert_id: int) -> dict[str, Any]:
-    """What the Alerts page's "Acknowledge selected" sends: a forged request builds it by hand."""
-    return {
-        "output": "..alerts-ack-result.children...alerts-acked.data..",
-        "outputs": [{"id": "alerts-ack-result", "property": "children"}, {"id": "alerts-acked", "property": "data"}],
-        "inputs": [{"id": "alerts-ack", "property": "submit_n_clicks", "value": 1}],
-        "changedPropIds": ["alerts-ack.submit_n_clicks"],
-        "state": [
-            {"id": "alerts-table", "property": "selected_rows", "value": [0]},
-            {"id": "alerts-table", "property": "data", "value": [{"id": alert_id}]},
+    """What the Alerts page's "Acknowledge selected" sends: the selected alert's id (a forged request says any)."""
+    return callback(
+        [("alerts-ack-result", "children"), ("alerts-acked", "data")],
+        [("alerts-ack", "submit_n_clicks", 1)],
+        [("alerts-table", "selected_row_ids", [alert_id])],
+    )
+
+
+def alerts_payload(severity: Any) -> dict[str, Any]:
+    """The Alerts table's refresh with a severity filter (the dropdown offers the known ones only)."""
+    return callback(
+        [
+            ("alerts-table", "data"),
+            ("alerts-table", "selected_rows"),
+            ("alerts-table", "selected_row_ids"),
+            ("alerts-problem", "children"),
         ],
-    }
-
-
-def logged_in(dashboard: Dashboard, role: str) -> httpx.Client:
-    """An HTTP client holding a session of `role` (cookies as the login page sets them)."""
-    client = httpx.Client(base_url=dashboard.server.url, timeout=30)
-    response = client.post("/mlops/login", data={"key": dashboard.keys[role], "next": "/mlops/alerts"})
-    assert response.status_code == 303 and response.headers["location"] == "/mlops/alerts"
-    return client
+        [
+            ("refresh", "n_intervals", 1),
+            ("alerts-severity", "value", severity),
+            ("alerts-agent", "value", None),
+            ("alerts-state", "value", None),
+            ("alerts-acked", "data", None),
+        ],
+        [("alerts-table", "selected_row_ids", None)],
+    )
 
 
 def test_login_sets_strict_http_only_cookies_and_logout_ends_the_session(
@@ -116,7 +123,7 @@ def test_viewer_sees_no_controls_and_a_forged_control_is_refused(
     assert refused.status_code == 403 and "operator role" in refused.json()["message"]
     assert list_alerts(dashboard.settings, kind="test_dashboard")[0].acknowledged_by is None
 
-    operator = logged_in(dashboard, "operator")
+    operator = logged_in(dashboard, "operator", csrf=False)
     no_csrf = operator.post("/mlops/_dash-update-component", json=ack_payload(alert_id))
     assert no_csrf.status_code == 403 and no_csrf.json()["error"] == "csrf"
     wrong = operator.post("/mlops/_dash-update-component", json=ack_payload(alert_id), headers=csrf)
@@ -125,6 +132,8 @@ def test_viewer_sees_no_controls_and_a_forged_control_is_refused(
     done = operator.post("/mlops/_dash-update-component", json=ack_payload(alert_id), headers=csrf)
     assert done.status_code == 200, done.text
     assert list_alerts(dashboard.settings, kind="test_dashboard")[0].acknowledged_by == "dashboard:operator-key"
+    junk = operator.post("/mlops/_dash-update-component", json=alerts_payload("dire"), headers=csrf)
+    assert junk.status_code == 200 and "unknown severity 'dire'" in junk.text  # a notice, not a 500
 
     from mlops.audit import list_audit
 
@@ -132,3 +141,44 @@ def test_viewer_sees_no_controls_and_a_forged_control_is_refused(
     assert ("dashboard:viewer-key", "POST /mlops/_dash-update-component", 403) in actions
     assert any(a == "dashboard:operator-key" and act.startswith("alert ack") for a, act, _ in actions), actions
     assert ("dashboard", "dashboard login", None) in actions
+
+
+def test_operator_acknowledges_the_alert_the_dialog_names(dashboard: Dashboard, page: Any, console: Console) -> None:
+    """The selection is an alert id: a refresh that moves rows, or an acknowledgement that removes one, never
+    points "Acknowledge" at another alert."""
+    from mlops.alerts import list_alerts, raise_alert
+
+    settings = dashboard.settings
+
+    def raised(kind: str) -> int:
+        raise_alert(settings, kind=kind, severity="warning", agent=None, message=f"{kind} happened")
+        return list_alerts(settings, kind=kind)[0].id
+
+    def row(alert_id: int) -> str:
+        return f"#alerts-table tr:has(td[data-dash-column='id'] :text-is('{alert_id}'))"
+
+    first, second = raised("test_ack_first"), raised("test_ack_second")
+    dashboard.login(page, "operator", "/alerts")  # open alerts, newest first: second, first
+    page.click(f"{row(first)} input[type=radio]")
+    page.wait_for_selector(f"#alerts-ack-button:text-is('Acknowledge #{first}')")
+    message = confirm(page, "#alerts-ack-button")
+    assert message.startswith(f"Acknowledge alert #{first} (warning test_ack_first: test_ack_first happened)?")
+    page.wait_for_selector(f"#alerts-ack-result .notice-ok:has-text('Alert #{first}')")
+    page.wait_for_selector(row(first), state="detached")  # acknowledged: no longer open
+    page.wait_for_selector("#alerts-ack-button:text-is('Acknowledge selected')")  # and nothing is selected
+    assert confirm(page, "#alerts-ack-button").startswith("Select an alert first")
+    page.wait_for_selector("#alerts-ack-result .notice-warning")
+    assert list_alerts(settings, kind="test_ack_second")[0].acknowledged_by is None
+
+    page.click(f"{row(second)} input[type=radio]")
+    page.wait_for_selector(f"#alerts-ack-button:text-is('Acknowledge #{second}')")
+    third = raised("test_ack_third")  # the next refresh puts it first: the second alert's row index changes
+    page.wait_for_selector(row(third))
+    assert page.is_checked(f"{row(second)} input[type=radio]")
+    assert confirm(page, "#alerts-ack-button").startswith(f"Acknowledge alert #{second} ")
+    page.wait_for_selector(f"#alerts-ack-result .notice-ok:has-text('Alert #{second}')")
+    acknowledged = {
+        k: list_alerts(settings, kind=f"test_ack_{k}")[0].acknowledged_by for k in ("first", "second", "third")
+    }
+    assert acknowledged == {"first": "dashboard:operator-key", "second": "dashboard:operator-key", "third": None}
+    assert not console.errors, console.errors
