@@ -35,6 +35,8 @@ bench: env
 	$(UV) run --frozen python bench/api.py
 	$(UV) run --frozen python bench/decisions.py
 	$(UV) run --frozen python bench/rollback.py
+	$(UV) run --frozen python bench/insights.py
+	$(UV) run --frozen python bench/dashboard.py
 
 clean:
 	rm -rf .skippy .pytest_cache .mypy_cache .ruff_cache
