@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,22 @@ pytestmark = pytest.mark.slow
 
 
 def dashboard_insight(server: Server, key: str, run_id: int) -> str:
-    """The insight box of run `run_id` on the dashboard's Runs page, as a logged-in user reads it in Chromium."""
+    """The insight box of run `run_id` on the dashboard's Runs page, as a logged-in user reads it in Chromium.
+    In a thread of its own: the dashboard tests' session-wide Playwright may be running in this thread's
+    event loop, and Playwright's sync API refuses to start inside a running loop."""
     require_chromium()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_read_insight_box, server.url, key, run_id).result()
+
+
+def _read_insight_box(url: str, key: str, run_id: int) -> str:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.goto(f"{server.url}/mlops/runs?run={run_id}")
+            page.goto(f"{url}/mlops/runs?run={run_id}")
             page.fill("#key", key)
             page.click("#login-button")
             page.wait_for_selector("#runs-insight", timeout=30_000)
