@@ -226,7 +226,12 @@ def insight_box(record: InsightRecord, id: str | None = None) -> html.Div:
     kwargs: dict[str, Any] = {"className": "insight-box"}
     if id is not None:
         kwargs["id"] = id
-    return html.Div(
-        [html.Div(record.text, className="insight"), html.Div(record.source + pending, className="insight-source")],
-        **kwargs,
-    )
+    parts: list[Any] = [
+        html.Div(record.text, className="insight"),
+        html.Div(record.source + pending, className="insight-source"),
+    ]
+    if record.generated:  # the facts it was written from stay one click away
+        parts.append(
+            html.Details([html.Summary("the facts (template text)"), html.Div(record.template)], className="muted")
+        )
+    return html.Div(parts, **kwargs)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from mlops.audit import audited
+from mlops.audit import audited, record
 from mlops.auth import Principal, authenticate, hash_key
 from mlops.db import session_scope
 from mlops.db.models import ApiKey, DashboardSession
@@ -46,10 +46,22 @@ class OpenedSession:
 
 def open_session(settings: Settings, key: str | None, *, client: str | None = None) -> OpenedSession:
     """Log in with an API key: AuthenticationError for a missing, invalid or revoked one. Audited as
-    "dashboard login" either way (never with the key)."""
-    with audited(settings, actor="dashboard", action="dashboard login", parameters={"client": client}) as audit:
+    "dashboard login" either way, by the key's name (`dashboard:<name>`) or `anonymous` (never the key)."""
+    try:
         who = authenticate(settings, key)
-        audit.update(key=who.name, role=who.role)
+    except AuthenticationError as exc:
+        record(
+            settings,
+            actor="anonymous",
+            action="dashboard login",
+            parameters={"client": client},
+            status_code=None,
+            result={"error": str(exc), "error_type": "AuthenticationError"},
+            client=client,
+        )
+        raise
+    parameters = {"client": client, "role": who.role}
+    with audited(settings, actor=f"dashboard:{who.name}", action="dashboard login", parameters=parameters) as audit:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + timedelta(hours=settings.dashboard_session_hours)
         with session_scope(settings.app_db_url) as db:

@@ -185,7 +185,9 @@ def register(app: Dash, settings: Settings) -> None:
     )
     def check(check_id: str | None, agent: str) -> tuple[Any, ...]:
         if not check_id:
-            empty = notice(f"No drift checks of {agent} yet: `skippy ai drift --agent {agent}` runs one.")
+            empty = notice(
+                f"No drift checks of {agent} yet: run one from the Controls page, or skippy ai drift --agent {agent}."
+            )
             return empty, [], "", ""
         rows = drift_history(settings, check_id=check_id, include_features=True, limit=1000)
         if not rows:

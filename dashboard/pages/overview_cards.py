@@ -95,7 +95,7 @@ def _check_line(c: GateCheck) -> Any:
 def last_retrain(base: str, run: RunRecord | None, insight: InsightRecord | None, agent: str) -> Any:
     if run is None:
         return html.P(
-            "No retrain yet: `skippy ai retrain --agent " + agent + "` or the Controls page.", className="muted"
+            "No retrain yet: the Controls page, or skippy ai retrain --agent " + agent + ".", className="muted"
         )
     outcome: list[Any] = [badge(run.status)]
     if run.deployment_status and run.deployment_status != run.status:
@@ -206,7 +206,7 @@ def schedule_card(status: SchedulerStatus) -> Any:
     ]
     return card(
         "Next scheduled jobs",
-        html.P(f"Scheduler {status.configuration}", className="muted"),
+        html.P(f"Scheduler {status.configuration}".replace("`", ""), className="muted"),
         html.Table(
             [
                 html.Thead(html.Tr([html.Th(h) for h in ("job", "next run", "cron (UTC)", "flag", "last run")])),

@@ -117,7 +117,7 @@ def run_detail(run: RunRecord, insight: InsightRecord | None, mlflow_ui: str) ->
         ]
     )
     parts: list[Any] = [html.H3(f"Run #{run.id}"), header, verdict(run), _checks(run.validation), _insight(insight)]
-    if run.error:
+    if run.error and run.status == "failed":  # a rejection's reason is the verdict above, not an error
         parts.append(notice(f"Error: {run.error}", "error", id="runs-error"))
     parts.append(
         html.Div(

@@ -96,7 +96,11 @@ def layout(ctx: PageContext) -> Any:
             dcc.Store(id="sweeps-job"),
             dcc.Interval(id="sweeps-job-poll", interval=POLL_MS, disabled=True),
         ]
-    hint = "Select a sweep (the round button at the start of its row) to see its trials."
+    hint = (
+        "Select a sweep (the round button at the start of its row) to see its trials."
+        if list_sweeps(ctx.settings, limit=1)
+        else "No sweep yet: an operator starts one on the Controls page, or with skippy ai sweep."
+    )
     return html.Div(
         [
             html.H2("Sweeps"),

@@ -29,7 +29,11 @@ def create_key_command(
         return
     console.print(f"API key {name!r} ({created.record.role}); shown once, store it now:", highlight=False)
     console.print(created.key, highlight=False, soft_wrap=True)
-    console.print("use it as: curl -H 'Authorization: Bearer <key>' http://127.0.0.1:5000/api/mlops/model-runs")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(
+        f"use it as: curl -H 'Authorization: Bearer <key>' {api}/api/mlops/model-runs, or log in to {api}/mlops",
+        highlight=False,
+    )
 
 
 @app.command("keys")

@@ -140,7 +140,10 @@ def test_viewer_sees_no_controls_and_a_forged_control_is_refused(
     actions = [(r.actor, r.action, r.status_code) for r in list_audit(dashboard.settings, limit=50)]
     assert ("dashboard:viewer-key", "POST /mlops/_dash-update-component", 403) in actions
     assert any(a == "dashboard:operator-key" and act.startswith("alert ack") for a, act, _ in actions), actions
-    assert ("dashboard", "dashboard login", None) in actions
+    assert ("dashboard:operator-key", "dashboard login", None) in actions
+    assert ("anonymous", "dashboard login", None) in [
+        (r.actor, r.action, r.status_code) for r in list_audit(dashboard.settings, action="dashboard login", limit=500)
+    ]
 
 
 def test_operator_acknowledges_the_alert_the_dialog_names(dashboard: Dashboard, page: Any, console: Console) -> None:
