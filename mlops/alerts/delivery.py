@@ -31,6 +31,7 @@ from mlops.db import session_scope
 from mlops.db.models import Alert, AlertDelivery
 from mlops.errors import brief
 from mlops.logs import get_logger
+from mlops.periodic import Periodic
 from mlops.settings import Settings
 
 log = get_logger(__name__)
@@ -286,32 +287,14 @@ def flush(settings: Settings, timeout: float) -> None:
         log.warning("alert deliveries still in flight at exit; a courier will retry them", timeout=timeout)
 
 
-class Courier:
+class Courier(Periodic):
     """A daemon thread that drains due deliveries every `poll_seconds`, in long-lived processes."""
 
+    thread_name = "skippy-alert-courier"
+
     def __init__(self, settings: Settings, poll_seconds: float = COURIER_POLL_SECONDS) -> None:
+        super().__init__(poll_seconds)
         self.settings = settings
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="skippy-alert-courier", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                drain(self.settings)
-            except Exception:
-                log.exception("alert courier round failed")
-            self._stop.wait(self.poll_seconds)
+    def round(self) -> None:
+        drain(self.settings)

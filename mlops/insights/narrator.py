@@ -16,7 +16,6 @@ alert Courier, woken at once when this process records a pending insight and eve
 
 from __future__ import annotations
 
-import threading
 import weakref
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +29,7 @@ from mlops.insights.generate import GenerationError, ask
 from mlops.insights.records import InsightRecord, Subject, get_insight
 from mlops.insights.service import NO_KEY, lock_row, show_on_alerts
 from mlops.logs import get_logger
+from mlops.periodic import Periodic
 from mlops.settings import Settings
 
 log = get_logger(__name__)
@@ -225,46 +225,29 @@ def wake_narrators(url: str | None = None) -> None:
             narrator.wake()
 
 
-class Narrator:
+class Narrator(Periodic):
     """A daemon thread that generates due insights, woken by `wake` or every `poll_seconds`."""
 
+    thread_name = "skippy-insight-narrator"
+
     def __init__(self, settings: Settings, poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__(poll_seconds)
         self.settings = settings
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
         if self.settings.openai_api_key is None:
             # It still runs: pending insights recorded by a process with a key end as templates, not pending.
             log.info("insights: no OPENAI_API_KEY, explanations are the template texts")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="skippy-insight-narrator", daemon=True)
-        self._thread.start()
+        super().start()
         _NARRATORS.add(self)
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
         _NARRATORS.discard(self)
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
+        super().stop(timeout)
 
-    def _loop(self) -> None:
+    def starting(self) -> None:
         if self.settings.openai_api_key is not None:
             import openai  # noqa: F401 - its ~1 s import is paid here at start, not next to the first retrain
 
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                generate_pending(self.settings)
-            except Exception:
-                log.exception("insight narrator round failed")
-            self._wake.wait(self.poll_seconds)
+    def round(self) -> None:
+        generate_pending(self.settings)
