@@ -120,8 +120,9 @@ def outcome(base: str, job: JobRecord) -> list[Any]:
         parts += _sweep_outcome(base, job.sweep_id, result)
     elif job.kind == "drift":
         parts += _drift_outcome(result)
-    if job.error:
-        parts.append(html.Div(job.error, className="notice notice-error"))
+    if job.error:  # a rejection is the gate's verdict, not a failure
+        kind = "warning" if job.status == "rejected" else "error"
+        parts.append(html.Div(job.error, className=f"notice notice-{kind}"))
     return parts
 
 
