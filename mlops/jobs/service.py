@@ -352,26 +352,16 @@ def submit_register_best(settings: Settings, sweep_id: int, *, actor: str) -> Jo
     so that the caller (the dashboard) never waits for the training. Refused, naming why, while the sweep
     still runs (its best is not settled: it is registered once the sweep has finished or was stopped) and
     when no trial completed. Audited as "sweep register-best" (the sweep it came from), with the job."""
-    from mlops.db.sweeps import TERMINAL as SWEEP_ENDED
-    from mlops.pipeline.sweeps import get_sweep
+    from mlops.pipeline.sweeps.service import settled_best
 
     with audited(settings, actor=actor, action="sweep register-best", parameters={"sweep_id": sweep_id}) as audit:
-        record = get_sweep(settings, sweep_id)
-        if record.status not in SWEEP_ENDED:
-            done = record.n_complete + record.n_failed
-            raise ConflictError(
-                f"sweep {sweep_id} is still {record.status} ({done} of {record.n_trials} trials evaluated): its best "
-                "configuration is settled when the sweep finishes; register it then, or stop the sweep (cancel its "
-                "job) to register the best so far"
-            )
-        if not record.best_params:
-            raise NotFoundError(f"sweep {sweep_id} has no completed trial to register ({record.status})")
+        record = settled_best(settings, sweep_id)
         job = submit_retrain(
             settings,
             agent=record.agent_type,
             actor=actor,
             symbol=record.symbol,
-            hyperparameters=dict(record.best_params),
+            hyperparameters=dict(record.best_params or {}),  # settled_best: never empty
             trigger="sweep",
         )
         audit.update(

@@ -19,6 +19,7 @@ from mlops.errors import ConflictError, NotFoundError
 from mlops.jobs import get_job, submit_register_best
 from mlops.jobs.worker import run_job
 from mlops.pipeline.queries import get_run
+from mlops.pipeline.sweeps import register_best
 from mlops.settings import Settings
 from tests.factories import store as new_store
 
@@ -74,6 +75,11 @@ def test_a_running_or_fruitless_sweep_is_refused_naming_why(both: Settings) -> N
         submit_register_best(both, fruitless.id, actor=ACTOR)
     with pytest.raises(NotFoundError, match="no sweep with id 999"):
         submit_register_best(both, 999, actor=ACTOR)
+    # The inline twin (`skippy ai sweep --register-best`) refuses the same, for the same reasons.
+    with pytest.raises(ConflictError, match=rf"sweep {running.id} is still running"):
+        register_best(both, running.id, actor=ACTOR)
+    with pytest.raises(NotFoundError, match=f"sweep {fruitless.id} has no completed trial to register"):
+        register_best(both, fruitless.id, actor=ACTOR)
     assert _nothing_queued(both)
     refusals = list_audit(both, actor=ACTOR, action="sweep register-best")
     assert sorted(r.parameters["sweep_id"] for r in refusals) == sorted([running.id, fruitless.id, 999])

@@ -244,18 +244,35 @@ def stop_sweep(settings: Settings, sweep_id: int, reason: str) -> None:
     finalize(settings, sweep_id, stop_reason=reason)
 
 
-def register_best(settings: Settings, sweep_id: int, *, actor: str) -> RetrainResult:
-    """Retrain the agent with the sweep's best configuration: validated like any candidate."""
-    from mlops.pipeline.retrain import retrain
+def settled_best(settings: Settings, sweep_id: int) -> SweepRecord:
+    """Sweep `sweep_id`, if its best configuration is settled and can be registered. Refused, naming why,
+    while the sweep still runs (register it once it has finished or was stopped) and when no trial completed."""
+    from mlops.db.sweeps import TERMINAL
 
     record = get_sweep(settings, sweep_id)
+    if record.status not in TERMINAL:
+        done = record.n_complete + record.n_failed
+        raise ConflictError(
+            f"sweep {sweep_id} is still {record.status} ({done} of {record.n_trials} trials evaluated): its best "
+            "configuration is settled when the sweep finishes; register it then, or stop the sweep (cancel its "
+            "job) to register the best so far"
+        )
     if not record.best_params:
-        raise NotFoundError(f"sweep {sweep_id} has no completed trial to register")
+        raise NotFoundError(f"sweep {sweep_id} has no completed trial to register ({record.status})")
+    return record
+
+
+def register_best(settings: Settings, sweep_id: int, *, actor: str) -> RetrainResult:
+    """Retrain the agent with the sweep's settled best configuration (`settled_best`): validated like any
+    candidate."""
+    from mlops.pipeline.retrain import retrain
+
+    record = settled_best(settings, sweep_id)
     return retrain(
         settings,
         actor=actor,
         agent=record.agent_type,
         trigger="sweep",
         symbol=record.symbol,
-        hyperparameters=dict(record.best_params),
+        hyperparameters=dict(record.best_params or {}),  # settled_best: never empty
     )
